@@ -1,0 +1,101 @@
+//! `tokbind`: inspect and check Token Binding messages from the command line.
+//!
+//! ```text
+//! tokbind decode <HEADER_VALUE>
+//! tokbind verify --ekm <HEX|BASE64URL> --negotiated <KEY_PARAMETERS> <HEADER_VALUE>
+//! ```
+//!
+//! Exit status: 0 success, 1 the input is malformed or would be rejected by a server,
+//! 2 usage error. Results go to stdout as JSON; reasons go to stderr as one line.
+
+mod input;
+mod json;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokbind_proto::{Ekm, KeyParameters, TokenBindingMessage};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokbind",
+    version,
+    about = "Token Binding (RFC 8471/8472/8473) tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode a Sec-Token-Binding header value and print its bindings as JSON.
+    ///
+    /// The signatures are not checked (that needs the connection's EKM: see `verify`).
+    Decode {
+        /// The header value (unpadded base64url); `-` reads it from stdin. A leading
+        /// `Sec-Token-Binding:` is ignored, so a whole header line can be pasted.
+        header_value: String,
+    },
+    /// Check a header value as a server would (RFC 8471 §4.2, RFC 8473 §2) and print the
+    /// verified Token Binding IDs as JSON.
+    Verify {
+        /// The connection's exported keying material: 32 bytes as 64 hex digits or 43
+        /// characters of unpadded base64url.
+        #[arg(long, value_parser = input::parse_ekm)]
+        ekm: Ekm,
+        /// The key parameters the TLS handshake negotiated.
+        #[arg(long, value_parser = input::parse_key_parameters)]
+        negotiated: KeyParameters,
+        /// The header value; `-` reads it from stdin.
+        header_value: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("tokbind: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Rejected(msg)) => {
+            eprintln!("tokbind: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    /// Exit 2: the command line itself is wrong.
+    Usage(String),
+    /// Exit 1: the input is malformed, or a server would reject it.
+    Rejected(String),
+}
+
+fn run(command: Command) -> Result<String, Failure> {
+    match command {
+        Command::Decode { header_value } => {
+            let value = input::header_value(&header_value).map_err(Failure::Usage)?;
+            let bytes = tokbind_proto::base64url::decode(value.as_bytes())
+                .map_err(|e| Failure::Rejected(format!("malformed: {e}")))?;
+            let message = TokenBindingMessage::decode(&bytes)
+                .map_err(|e| Failure::Rejected(format!("malformed: {e}")))?;
+            Ok(json::decoded(&message))
+        }
+        Command::Verify {
+            ekm,
+            negotiated,
+            header_value,
+        } => {
+            let value = input::header_value(&header_value).map_err(Failure::Usage)?;
+            let verified = tokbind_proto::verify_header(value.as_bytes(), &ekm, negotiated)
+                .map_err(|e| Failure::Rejected(format!("rejected ({}): {e}", e.reason())))?;
+            Ok(json::verified(&verified))
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Token Binding for Rust: bind cookies and OAuth/OIDC tokens to the client's TLS key, so a
+//! stolen cookie or token is useless on another machine.
+//!
+//! This crate re-exports each layer of the design; depend on it, or on the layer you need.
+//!
+//! | layer | crate | RFC |
+//! |---|---|---|
+//! | protocol core (sans-IO): codec, signatures, validation, negotiation logic | [`proto`] (`tokbind-proto`) | RFC 8471, RFC 8472, RFC 8473 §2 |
+//!
+//! ```
+//! use tokbind::proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey};
+//!
+//! let ekm = Ekm::new([1; 32]);
+//! let key = SigningKey::generate(KeyParameters::EcdsaP256)?;
+//! let header = MessageBuilder::new(&ekm).provided(&key)?.to_header_value()?;
+//! let verified = verify_header(header.as_bytes(), &ekm, KeyParameters::EcdsaP256)?;
+//! println!("tbh = {}", verified.provided.tbh());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub use tokbind_proto as proto;
