@@ -28,6 +28,16 @@ impl Ekm {
         Self(bytes)
     }
 
+    /// Fill a new EKM in place with `export` (e.g. a TLS library's exporter), so the bytes
+    /// never exist outside this zeroizing type.
+    pub fn export_with<E>(
+        export: impl FnOnce(&mut [u8; EKM_LEN]) -> Result<(), E>,
+    ) -> Result<Self, E> {
+        let mut ekm = Self([0; EKM_LEN]);
+        export(&mut ekm.0)?;
+        Ok(ekm)
+    }
+
     /// Wrap exported bytes given as a slice; `None` unless exactly 32 bytes long.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         bytes.try_into().ok().map(Self)

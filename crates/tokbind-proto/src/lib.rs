@@ -8,6 +8,7 @@
 //! | RFC 8471 §4.2, RFC 8473 §2 | server-side validation | [`validate`], [`header`] |
 //! | RFC 8471 §4.1, RFC 8473 §5.3 | client-side message building | [`builder`] |
 //! | RFC 8472 | `token_binding` TLS extension and negotiation | [`negotiation`] |
+//! | RFC 8471 §4.2 | per-connection state: EKM, negotiated parameters, verdict cache | [`connection`] |
 //! | OAuth TB §3.4, OIDC TBA §2 | `tbh` confirmation hash | [`Tbh`] |
 //!
 //! # Example: a client signs, a server verifies
@@ -52,6 +53,7 @@
 pub mod base64url;
 pub mod builder;
 pub mod codec;
+pub mod connection;
 pub mod crypto;
 pub mod ekm;
 pub mod header;
@@ -63,6 +65,7 @@ pub mod validate;
 
 pub use builder::MessageBuilder;
 pub use codec::DecodeError;
+pub use connection::{ConnectionInfo, NotNegotiated, TlsVersion};
 pub use crypto::{InvalidKey, PreparedKey, SignError, SigningKey, TokenBindingSigner};
 pub use ekm::{EKM_LEN, EXPORTER_LABEL, Ekm};
 pub use header::{HeaderError, verify_header, verify_header_with};

@@ -1,0 +1,44 @@
+//! Errors of this crate.
+
+use tokbind_proto::NegotiationError;
+use tokbind_proto::negotiation::PolicyError;
+
+/// An acceptor or connector could not be configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The certificate (chain) could not be read or used.
+    #[error("certificate: {0}")]
+    Certificate(openssl::error::ErrorStack),
+    /// The PEM held no certificate.
+    #[error("certificate: no certificate in the PEM input")]
+    NoCertificate,
+    /// The private key could not be read or does not match the certificate.
+    #[error("private key: {0}")]
+    PrivateKey(openssl::error::ErrorStack),
+    /// The Token Binding policy is invalid.
+    #[error("Token Binding policy: {0}")]
+    Policy(PolicyError),
+    /// OpenSSL refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(openssl::error::ErrorStack),
+}
+
+/// A TLS handshake failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The `SSL` object could not be created.
+    #[error("TLS setup: {0}")]
+    Setup(openssl::error::ErrorStack),
+    /// The handshake did not complete in time.
+    #[error("TLS handshake timed out")]
+    Timeout,
+    /// The handshake failed (including the client's RFC 8472 §4 aborts, which OpenSSL
+    /// reports as an `unsupported_extension` alert).
+    #[error("TLS handshake: {0}")]
+    Tls(openssl::ssl::Error),
+    /// The handshake completed but Token Binding was negotiated where it must not be.
+    #[error("Token Binding: {0}")]
+    TokenBinding(NegotiationError),
+}

@@ -1,0 +1,262 @@
+//! Real TLS handshakes on loopback: both ends agree on what was negotiated and export the
+//! same EKM.
+
+use tokbind_proto::{KeyParameters, Negotiated, ProtocolVersion, TlsVersion};
+use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor, TokenBindingConnector};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
+
+struct Pair {
+    server: tokbind_proto::ConnectionInfo,
+    client: Result<tokbind_proto::ConnectionInfo, tokbind_tls::HandshakeError>,
+}
+
+async fn handshake(acceptor: TokenBindingAcceptor, connector: TokenBindingConnector) -> Pair {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Both ends close with close_notify: OpenSSL never resumes a session whose connection
+    // was dropped without it.
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut tls, info) = acceptor.accept(tcp).await?;
+        let _ = tls.shutdown().await;
+        Ok::<_, tokbind_tls::HandshakeError>(info)
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let client = match connector.connect("127.0.0.1", tcp).await {
+        Ok((mut tls, info)) => {
+            let _ = tls.shutdown().await;
+            Ok(info)
+        }
+        Err(e) => Err(e),
+    };
+    let server = server.await.unwrap();
+    Pair {
+        server: server.expect("server handshake"),
+        client,
+    }
+}
+
+fn cert() -> SelfSigned {
+    SelfSigned::generate(&["localhost", "127.0.0.1"]).unwrap()
+}
+
+fn connector(cert: &SelfSigned) -> tokbind_tls::ConnectorBuilder {
+    TokenBindingConnector::builder()
+        .server_verification(ServerVerification::Roots(cert.cert_pem.clone()))
+}
+
+#[tokio::test]
+async fn tls12_negotiates_and_both_ends_export_the_same_ekm() {
+    let cert = cert();
+    let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)
+        .unwrap()
+        .build()
+        .unwrap();
+    let pair = handshake(acceptor, connector(&cert).build().unwrap()).await;
+    let client = pair.client.unwrap();
+    let expected = Negotiated {
+        version: ProtocolVersion::V1_0,
+        key_parameters: KeyParameters::EcdsaP256,
+    };
+    assert_eq!(pair.server.negotiated(), Some(expected));
+    assert_eq!(client.negotiated(), Some(expected));
+    // The default acceptor caps Token Binding clients at TLS 1.2.
+    assert_eq!(pair.server.tls_version(), TlsVersion::Tls12);
+    assert!(pair.server.extended_master_secret());
+    assert_eq!(pair.server.ekm(), client.ekm());
+    assert!(pair.server.ekm().is_some());
+}
+
+use KeyParameters::{EcdsaP256 as EC, Rsa2048Pkcs1_5 as PKCS1, Rsa2048Pss as PSS};
+
+fn acceptor(cert: &SelfSigned) -> tokbind_tls::AcceptorBuilder {
+    TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem).unwrap()
+}
+
+#[tokio::test]
+async fn each_key_parameter_and_server_preference_over_client_order() {
+    let cert = cert();
+    for (server, client, expected) in [
+        (&[EC][..], &[EC, PSS, PKCS1][..], Some(EC)),
+        (&[PSS], &[EC, PSS, PKCS1], Some(PSS)),
+        (&[PKCS1], &[EC, PSS, PKCS1], Some(PKCS1)),
+        (&[PSS, EC], &[EC, PSS], Some(PSS)), // server preference wins
+        (&[PKCS1, EC], &[EC, PKCS1], Some(PKCS1)),
+        (&[EC, PSS], &[PSS], Some(PSS)),
+        (&[PKCS1], &[EC, PSS], None), // nothing in common: not negotiated
+    ] {
+        let a = acceptor(&cert)
+            .key_parameters(server)
+            .unwrap()
+            .build()
+            .unwrap();
+        let c = connector(&cert)
+            .key_parameters(client)
+            .unwrap()
+            .build()
+            .unwrap();
+        let pair = handshake(a, c).await;
+        let got = pair.server.negotiated().map(|n| n.key_parameters);
+        assert_eq!(got, expected, "server {server:?} client {client:?}");
+        assert_eq!(
+            pair.client.unwrap().negotiated().map(|n| n.key_parameters),
+            expected
+        );
+        assert_eq!(pair.server.ekm().is_some(), expected.is_some());
+    }
+}
+
+#[tokio::test]
+async fn client_without_extended_master_secret_gets_no_token_binding() {
+    let cert = cert();
+    let a = acceptor(&cert).build().unwrap();
+    let c = connector(&cert)
+        .without_extended_master_secret()
+        .build()
+        .unwrap();
+    let pair = handshake(a, c).await;
+    assert_eq!(pair.server.tls_version(), TlsVersion::Tls12);
+    assert!(!pair.server.extended_master_secret());
+    assert_eq!(pair.server.negotiated(), None);
+    assert_eq!(pair.client.unwrap().negotiated(), None);
+}
+
+#[tokio::test]
+async fn tls13_token_binding_is_opt_in() {
+    let cert = cert();
+    // Opted in: negotiated in EncryptedExtensions on TLS 1.3.
+    let pair = handshake(
+        acceptor(&cert).tls13_token_binding(true).build().unwrap(),
+        connector(&cert).build().unwrap(),
+    )
+    .await;
+    assert_eq!(pair.server.tls_version(), TlsVersion::Tls13);
+    assert!(pair.server.negotiated().is_some());
+    let client = pair.client.unwrap();
+    assert_eq!(client.negotiated(), pair.server.negotiated());
+    assert_eq!(client.ekm(), pair.server.ekm());
+
+    // Not opted in (default): a Token Binding client is capped at TLS 1.2 and gets it.
+    let pair = handshake(
+        acceptor(&cert).build().unwrap(),
+        connector(&cert).build().unwrap(),
+    )
+    .await;
+    assert_eq!(pair.server.tls_version(), TlsVersion::Tls12);
+    assert!(pair.server.negotiated().is_some());
+
+    // …a client that does not offer it keeps TLS 1.3.
+    let pair = handshake(
+        acceptor(&cert).build().unwrap(),
+        connector(&cert).offer_token_binding(false).build().unwrap(),
+    )
+    .await;
+    assert_eq!(pair.server.tls_version(), TlsVersion::Tls13);
+    assert_eq!(pair.server.negotiated(), None);
+
+    // Not opted in and the cap turned off: TLS 1.3 without Token Binding.
+    let a = acceptor(&cert)
+        .cap_at_tls12_for_token_binding(false)
+        .build()
+        .unwrap();
+    let pair = handshake(a, connector(&cert).build().unwrap()).await;
+    assert_eq!(pair.server.tls_version(), TlsVersion::Tls13);
+    assert_eq!(pair.server.negotiated(), None);
+    assert_eq!(pair.client.unwrap().negotiated(), None);
+
+    // A TLS 1.3-only client against a server that is not opted in: no Token Binding.
+    let pair = handshake(
+        acceptor(&cert).build().unwrap(),
+        connector(&cert).tls13_only().build().unwrap(),
+    )
+    .await;
+    assert_eq!(pair.server.tls_version(), TlsVersion::Tls13);
+    assert_eq!(pair.server.negotiated(), None);
+}
+
+#[tokio::test]
+async fn protocol_version_offers() {
+    let cert = cert();
+    let v = ProtocolVersion::new;
+    // (client offers, client accepts down to, server accepts drafts, server's answer)
+    for (offer, lowest, drafts, expected) in [
+        (v(0, 9), v(0, 9), true, None),
+        (v(0, 18), v(0, 18), false, None),
+        (v(0, 18), v(0, 18), true, Some(v(0, 18))),
+        (v(1, 0), v(1, 0), false, Some(v(1, 0))),
+        (v(1, 1), v(1, 0), false, Some(v(1, 0))),
+        (v(2, 0), v(1, 0), false, Some(v(1, 0))),
+    ] {
+        let a = acceptor(&cert).draft_versions(drafts).build().unwrap();
+        let c = connector(&cert)
+            .protocol_versions(offer, lowest)
+            .build()
+            .unwrap();
+        let pair = handshake(a, c).await;
+        assert_eq!(
+            pair.server.negotiated().map(|n| n.version),
+            expected,
+            "offer {offer}"
+        );
+        assert_eq!(
+            pair.client.unwrap().negotiated().map(|n| n.version),
+            expected,
+            "offer {offer}"
+        );
+    }
+    // A client that offers 2.0 and supports nothing lower: the server answers 1.0, the
+    // client continues without Token Binding (RFC 8472 §4), the handshake succeeds.
+    let pair = handshake(
+        acceptor(&cert).build().unwrap(),
+        connector(&cert)
+            .protocol_versions(v(2, 0), v(2, 0))
+            .build()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(pair.server.negotiated().map(|n| n.version), Some(v(1, 0)));
+    assert_eq!(pair.client.unwrap().negotiated(), None);
+}
+
+#[tokio::test]
+async fn resumed_sessions_negotiate_again_with_a_fresh_ekm() {
+    let cert = cert();
+    let a = acceptor(&cert).build().unwrap();
+    let c = connector(&cert).resume_sessions(true).build().unwrap();
+    let first = handshake(a.clone(), c.clone()).await;
+    let second = handshake(a, c).await;
+    assert!(!first.server.session_reused());
+    assert!(
+        second.server.session_reused(),
+        "the second handshake resumed the session"
+    );
+    assert!(
+        second.server.negotiated().is_some(),
+        "Token Binding negotiated on resumption"
+    );
+    assert_eq!(second.client.unwrap().ekm(), second.server.ekm());
+    assert_ne!(
+        first.server.ekm(),
+        second.server.ekm(),
+        "each connection has its own EKM"
+    );
+}
+
+#[tokio::test]
+async fn untrusted_server_certificate_fails_the_handshake() {
+    let (cert, other) = (cert(), cert());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let a = acceptor(&cert).build().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let _ = a.accept(tcp).await;
+    });
+    let c = connector(&other).build().unwrap();
+    let err = c
+        .connect("127.0.0.1", TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, tokbind_tls::HandshakeError::Tls(_)), "{err}");
+}
