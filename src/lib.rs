@@ -6,6 +6,9 @@
 //! | layer | crate | RFC |
 //! |---|---|---|
 //! | protocol core (sans-IO): codec, signatures, validation, negotiation logic | [`proto`] (`tokbind-proto`) | RFC 8471, RFC 8472, RFC 8473 §2 |
+//! | TLS: OpenSSL listener and connector negotiating `token_binding`, EKM, serve helper | [`tls`] (`tokbind-tls`) | RFC 8472, draft-ietf-tokbind-tls13 |
+//! | Tower/axum layer verifying `Sec-Token-Binding`, extractors, rejections | [`tower`] (`tower-tokbind`) | RFC 8473 |
+//! | HTTPS client that signs `Sec-Token-Binding` | [`client`] (`tokbind-client`) | RFC 8473 §2 |
 //!
 //! ```
 //! use tokbind::proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey};
@@ -19,4 +22,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub use tokbind_client as client;
 pub use tokbind_proto as proto;
+pub use tokbind_tls as tls;
+pub use tower_tokbind as tower;

@@ -3,13 +3,18 @@
 //! ```text
 //! tokbind decode <HEADER_VALUE>
 //! tokbind verify --ekm <HEX|BASE64URL> --negotiated <KEY_PARAMETERS> <HEADER_VALUE>
+//! tokbind serve [--listen ADDR] [--cert PEM --key PEM] [--key-parameters LIST] [--tls13-token-binding]
+//! tokbind get <URL> [--key-parameters LIST] [--insecure | --cacert PEM]
 //! ```
 //!
-//! Exit status: 0 success, 1 the input is malformed or would be rejected by a server,
-//! 2 usage error. Results go to stdout as JSON; reasons go to stderr as one line.
+//! Exit status: 0 success, 1 the input is malformed or would be rejected by a server (or,
+//! for `serve`/`get`, a network or TLS failure), 2 usage error. Results go to stdout;
+//! reasons go to stderr as one line. `RUST_LOG` controls diagnostics on stderr.
 
+mod get;
 mod input;
 mod json;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -50,13 +55,29 @@ enum Command {
         /// The header value; `-` reads it from stdin.
         header_value: String,
     },
+    /// Run a demo HTTPS server that negotiates Token Binding and answers `GET /` with
+    /// what the connection negotiated and the verified Token Binding IDs (JSON).
+    ///
+    /// The first line on stdout is `listening on https://ADDR:PORT`.
+    Serve(serve::ServeArgs),
+    /// Fetch a URL with the Token Binding client and print the response body.
+    Get(get::GetArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match run(cli.command) {
         Ok(json) => {
-            println!("{json}");
+            if !json.is_empty() {
+                println!("{json}");
+            }
             ExitCode::SUCCESS
         }
         Err(Failure::Usage(msg)) => {
@@ -70,6 +91,13 @@ fn main() -> ExitCode {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Rejected(format!("cannot start the runtime: {e}")))
+}
+
 enum Failure {
     /// Exit 2: the command line itself is wrong.
     Usage(String),
@@ -79,6 +107,10 @@ enum Failure {
 
 fn run(command: Command) -> Result<String, Failure> {
     match command {
+        Command::Serve(args) => runtime()?
+            .block_on(serve::run(args))
+            .map(|()| String::new()),
+        Command::Get(args) => runtime()?.block_on(get::run(args)).map(|()| String::new()),
         Command::Decode { header_value } => {
             let value = input::header_value(&header_value).map_err(Failure::Usage)?;
             let bytes = tokbind_proto::base64url::decode(value.as_bytes())

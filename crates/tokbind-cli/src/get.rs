@@ -1,0 +1,64 @@
+//! `tokbind get`: fetch a URL with the Token Binding client.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use tokbind_client::Client;
+use tokbind_proto::KeyParameters;
+use tokbind_tls::ServerVerification;
+
+use crate::Failure;
+
+/// `tokbind get` arguments.
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// The https URL to fetch.
+    url: http::Uri,
+    /// Key parameters to offer, most preferred first.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ecdsap256,rsa2048_pss,rsa2048_pkcs1.5",
+        value_parser = crate::input::parse_key_parameters
+    )]
+    key_parameters: Vec<KeyParameters>,
+    /// Do not check the server's certificate at all (for a self-signed demo server).
+    #[arg(long, conflicts_with = "cacert")]
+    insecure: bool,
+    /// Trust only the certificates in this PEM file.
+    #[arg(long)]
+    cacert: Option<PathBuf>,
+}
+
+pub async fn run(args: GetArgs) -> Result<(), Failure> {
+    let verification = match (&args.cacert, args.insecure) {
+        (Some(path), _) => ServerVerification::Roots(
+            std::fs::read(path)
+                .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?,
+        ),
+        (None, true) => ServerVerification::InsecureAcceptAnything,
+        (None, false) => ServerVerification::System,
+    };
+    let client = Client::builder()
+        .key_parameters(&args.key_parameters)
+        .map(|b| b.server_verification(verification))
+        .and_then(|b| b.build())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let response = client
+        .get(args.url.clone())
+        .await
+        .map_err(|e| Failure::Rejected(format!("{}: {e}", args.url)))?;
+    if !response.status().is_success() {
+        eprintln!("tokbind: HTTP {}", response.status());
+    }
+    let mut out = std::io::stdout();
+    out.write_all(response.body())
+        .and_then(|()| {
+            if response.body().ends_with(b"\n") {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .map_err(|e| Failure::Rejected(format!("cannot write the response: {e}")))
+}

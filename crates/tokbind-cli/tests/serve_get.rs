@@ -1,0 +1,173 @@
+//! `tokbind serve` in one process, `tokbind get` in another, as a newcomer would run them.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(extra: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokbind"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line was {first:?}"))
+        .trim()
+        .to_string();
+    assert!(
+        url.starts_with("https://127.0.0.1:") && !url.ends_with(":0"),
+        "{url}"
+    );
+    Served { child, url }
+}
+
+fn get(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokbind"))
+        .arg("get")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn get_shows_the_verified_tbh_from_serve() {
+    let server = serve(&[]);
+    let out = get(&[&format!("{}/", server.url), "--insecure"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = json(&out);
+    assert_eq!(body["tls_version"], "TLSv1.2");
+    assert_eq!(body["token_binding"]["version"], "1.0");
+    assert_eq!(body["token_binding"]["key_parameters"], "ecdsap256");
+    assert_eq!(body["provided"]["tbh"].as_str().unwrap().len(), 43);
+    assert!(
+        body["provided"]["tbid"]
+            .as_str()
+            .unwrap()
+            .starts_with("AgBBQ")
+    );
+    assert!(body["referred"].is_null());
+
+    // Each run of `get` is a fresh in-memory key: a different ID.
+    let again = json(&get(&[&format!("{}/", server.url), "--insecure"]));
+    assert_ne!(again["provided"]["tbh"], body["provided"]["tbh"]);
+}
+
+#[test]
+fn key_parameters_and_tls13_options() {
+    let server = serve(&[
+        "--key-parameters",
+        "rsa2048_pkcs1.5,ecdsap256",
+        "--tls13-token-binding",
+    ]);
+    let body = json(&get(&[
+        &server.url,
+        "--insecure",
+        "--key-parameters",
+        "ecdsap256,rsa2048_pkcs1.5",
+    ]));
+    assert_eq!(
+        body["token_binding"]["key_parameters"], "rsa2048_pkcs1.5",
+        "server preference"
+    );
+    assert_eq!(body["tls_version"], "TLSv1.3");
+    assert!(body["provided"]["tbh"].is_string());
+}
+
+#[test]
+fn cacert_pins_the_server_certificate() {
+    let dir = std::env::temp_dir().join(format!("tokbind-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = tokbind_tls_cert(&dir);
+    let server = serve(&[
+        "--cert",
+        cert.0.to_str().unwrap(),
+        "--key",
+        cert.1.to_str().unwrap(),
+    ]);
+    let ok = get(&[&server.url, "--cacert", cert.0.to_str().unwrap()]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(json(&ok)["provided"]["tbh"].is_string());
+    // Without --insecure or the right root, the self-signed server is refused.
+    let refused = get(&[&server.url]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("TLS handshake"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Write a certificate and key for 127.0.0.1, made by the same library the server uses.
+fn tokbind_tls_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let c = tokbind_tls::SelfSigned::generate(&["127.0.0.1"]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, c.cert_pem).unwrap();
+    std::fs::write(&key, c.key_pem).unwrap();
+    (cert, key)
+}
+
+#[test]
+fn usage_and_transport_errors() {
+    assert_eq!(
+        get(&["https://127.0.0.1:1/", "--insecure"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(get(&["http://127.0.0.1/"]).status.code(), Some(1));
+    assert_eq!(
+        get(&["https://x/", "--insecure", "--cacert", "x.pem"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        get(&["https://x/", "--key-parameters", "nope"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tokbind"))
+        .args([
+            "serve",
+            "--cert",
+            "/nonexistent.pem",
+            "--key",
+            "/nonexistent.pem",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

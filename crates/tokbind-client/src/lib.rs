@@ -1,0 +1,315 @@
+//! A Token Binding HTTPS client.
+//!
+//! It negotiates Token Binding on every TLS connection (RFC 8472), keeps one private key
+//! per origin and key parameters in memory, and sends `Sec-Token-Binding` — one provided
+//! binding signed over the connection's EKM — on every request (RFC 8473 §2). The message
+//! is signed once per connection and reused for each request on it, as browsers did.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = tokbind_client::Client::builder().build()?;
+//! let response = client.get("https://server.example/".parse()?).await?;
+//! println!("{}", String::from_utf8_lossy(response.body()));
+//! # Ok(()) }
+//! ```
+//!
+//! Keys here live in process memory and are lost when the client is dropped (RFC 8473 §8.2
+//! "private mode"); persistent and hardware-held keys come with a key-store abstraction.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod keys;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::HOST;
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokbind_proto::header::SEC_TOKEN_BINDING;
+use tokbind_proto::{ConnectionInfo, KeyParameters, MessageBuilder, SignError, SigningKey};
+use tokbind_tls::{ConnectorBuilder, ServerVerification, TokenBindingConnector};
+use tokio::net::TcpStream;
+
+pub use keys::KeyStore;
+
+/// Something went wrong below HTTP: the URL, the connection, TLS, or signing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Only absolute `https://` URLs with a host can be fetched.
+    #[error("not an https URL with a host: {0}")]
+    Url(Uri),
+    /// The TCP connection failed.
+    #[error("connect: {0}")]
+    Connect(#[from] std::io::Error),
+    /// The TLS handshake failed.
+    #[error(transparent)]
+    Tls(#[from] tokbind_tls::HandshakeError),
+    /// The TLS client could not be configured.
+    #[error(transparent)]
+    Config(#[from] tokbind_tls::ConfigError),
+    /// A key could not be made, or a message could not be signed.
+    #[error("Token Binding: {0}")]
+    Sign(#[from] SignError),
+    /// The HTTP exchange failed.
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+}
+
+/// A Token Binding HTTPS client. Cheap to clone; clones share keys.
+#[derive(Clone, Debug)]
+pub struct Client {
+    connector: TokenBindingConnector,
+    keys: Arc<KeyStore>,
+}
+
+/// Configures a [`Client`].
+#[must_use]
+pub struct ClientBuilder {
+    tls: ConnectorBuilder,
+    keys: Option<Arc<KeyStore>>,
+}
+
+impl Client {
+    /// Start configuring a client. Defaults: offer all three key parameters (ecdsap256
+    /// first), verify the server against the system roots, fresh in-memory keys.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            tls: TokenBindingConnector::builder(),
+            keys: None,
+        }
+    }
+
+    /// The client's keys.
+    pub fn keys(&self) -> &Arc<KeyStore> {
+        &self.keys
+    }
+
+    /// Open a connection to `uri`'s origin.
+    pub async fn connect(&self, uri: &Uri) -> Result<Connection, ClientError> {
+        let target = Target::of(uri)?;
+        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+        let _ = tcp.set_nodelay(true);
+        let (tls, info) = self.connector.connect(&target.host, tcp).await?;
+        let h2 = tls.ssl().selected_alpn_protocol() == Some(b"h2");
+        let io = TokioIo::new(tls);
+        let sender = if h2 {
+            let (sender, conn) = http2::handshake(TokioExecutor::new(), io).await?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "HTTP/2 connection ended");
+                }
+            });
+            Sender::Http2(sender)
+        } else {
+            let (sender, conn) = http1::handshake(io).await?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "HTTP/1.1 connection ended");
+                }
+            });
+            Sender::Http1(sender)
+        };
+        let key = match info.negotiated() {
+            Some(n) => Some(self.keys.key_for(&target.origin, n.key_parameters)?),
+            None => None,
+        };
+        let header = match (&key, info.ekm()) {
+            (Some(key), Some(ekm)) => {
+                let value = MessageBuilder::new(ekm)
+                    .provided(key.as_ref())?
+                    .to_header_value()?;
+                Some(HeaderValue::try_from(value).expect("base64url is a valid header value"))
+            }
+            _ => None,
+        };
+        Ok(Connection {
+            sender,
+            info,
+            target,
+            key,
+            header,
+        })
+    }
+
+    /// `GET uri` on a new connection.
+    pub async fn get(&self, uri: Uri) -> Result<Response<Bytes>, ClientError> {
+        let mut conn = self.connect(&uri).await?;
+        let req = Request::get(uri)
+            .body(Full::default())
+            .expect("valid request");
+        conn.send(req).await
+    }
+}
+
+impl ClientBuilder {
+    /// Configure the TLS side (key parameters, versions, server verification, …).
+    pub fn tls(mut self, f: impl FnOnce(ConnectorBuilder) -> ConnectorBuilder) -> Self {
+        self.tls = f(self.tls);
+        self
+    }
+
+    /// Offer these key parameters, most preferred first.
+    pub fn key_parameters(mut self, kps: &[KeyParameters]) -> Result<Self, ClientError> {
+        self.tls = self.tls.key_parameters(kps)?;
+        Ok(self)
+    }
+
+    /// How to check server certificates.
+    pub fn server_verification(mut self, v: ServerVerification) -> Self {
+        self.tls = self.tls.server_verification(v);
+        self
+    }
+
+    /// Use (and share) this key store.
+    pub fn keys(mut self, keys: Arc<KeyStore>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Build the client.
+    pub fn build(self) -> Result<Client, ClientError> {
+        Ok(Client {
+            connector: self.tls.build()?,
+            keys: self.keys.unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Target {
+    host: String,
+    port: u16,
+    origin: String,
+    authority: String,
+}
+
+impl Target {
+    fn of(uri: &Uri) -> Result<Self, ClientError> {
+        let bad = || ClientError::Url(uri.clone());
+        if uri.scheme_str() != Some("https") {
+            return Err(bad());
+        }
+        let authority = uri.authority().ok_or_else(bad)?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad());
+        }
+        let port = authority.port_u16().unwrap_or(443);
+        Ok(Self {
+            host: host.to_string(),
+            port,
+            origin: format!("https://{}", authority.as_str().to_ascii_lowercase()),
+            authority: authority.as_str().to_string(),
+        })
+    }
+}
+
+enum Sender {
+    Http1(http1::SendRequest<Full<Bytes>>),
+    Http2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// One TLS connection to an origin, with its Token Binding state.
+pub struct Connection {
+    sender: Sender,
+    info: ConnectionInfo,
+    target: Target,
+    key: Option<Arc<SigningKey>>,
+    header: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("origin", &self.target.origin)
+            .field("info", &self.info)
+            .field("http2", &self.is_http2())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// What the handshake established (TLS version, Token Binding, EKM).
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    /// Whether the connection speaks HTTP/2.
+    pub fn is_http2(&self) -> bool {
+        matches!(self.sender, Sender::Http2(_))
+    }
+
+    /// The key used for this origin's provided binding, if Token Binding was negotiated.
+    pub fn provided_key(&self) -> Option<&Arc<SigningKey>> {
+        self.key.as_ref()
+    }
+
+    /// The `Sec-Token-Binding` value this connection sends, if Token Binding was negotiated.
+    pub fn token_binding_header(&self) -> Option<&HeaderValue> {
+        self.header.as_ref()
+    }
+
+    /// Send `req`, adding this connection's `Sec-Token-Binding` unless the request already
+    /// has one, and read the whole response.
+    pub async fn send(
+        &mut self,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<Response<Bytes>, ClientError> {
+        if let Some(value) = &self.header {
+            if !req.headers().contains_key(SEC_TOKEN_BINDING) {
+                req.headers_mut().insert(SEC_TOKEN_BINDING, value.clone());
+            }
+        }
+        self.send_as_is(req).await
+    }
+
+    /// Send `req` exactly as given (no Token Binding header is added) and read the whole
+    /// response. For tests of what servers do with odd requests.
+    pub async fn send_as_is(
+        &mut self,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<Response<Bytes>, ClientError> {
+        let response = match &mut self.sender {
+            Sender::Http1(s) => {
+                // HTTP/1.1 wants an origin-form target and a Host header.
+                let path = req
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_string();
+                *req.uri_mut() = path.parse().expect("a path is a valid URI");
+                if !req.headers().contains_key(HOST) {
+                    let host = HeaderValue::from_str(&self.target.authority)
+                        .expect("authority is a valid header");
+                    req.headers_mut().insert(HOST, host);
+                }
+                s.ready().await?;
+                s.send_request(req).await?
+            }
+            Sender::Http2(s) => {
+                if req.uri().authority().is_none() {
+                    let path = req
+                        .uri()
+                        .path_and_query()
+                        .map_or("/", |p| p.as_str())
+                        .to_string();
+                    *req.uri_mut() = format!("https://{}{}", self.target.authority, path)
+                        .parse()
+                        .expect("valid absolute URI");
+                }
+                s.ready().await?;
+                s.send_request(req).await?
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(Response::from_parts(parts, body))
+    }
+}

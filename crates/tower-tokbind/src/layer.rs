@@ -1,0 +1,113 @@
+//! [`TokenBindingLayer`]: configuration.
+
+use std::sync::Arc;
+
+use tokbind_proto::ValidationOptions;
+use tower_layer::Layer;
+
+use crate::service::TokenBinding;
+
+/// What to do with a request that carries no Token Binding header on a connection that
+/// negotiated Token Binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MissingHeader {
+    /// Reject with 400 `missing_header` (the default: RFC 8473 §2 says the client MUST
+    /// send it, and a client that negotiated and then omits it is broken or tampered with).
+    Reject,
+    /// Let the request through with no verified ID; bound cookies and tokens then fail
+    /// their checks further down (RFC 8471 §5).
+    Allow,
+}
+
+/// What to do with a request on a connection that did not negotiate Token Binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unnegotiated {
+    /// Let it through with no verified ID (the default, so that clients without Token
+    /// Binding keep working; nothing is asserted about them).
+    Allow,
+    /// Reject with 400 `token_binding_required`.
+    Reject,
+}
+
+/// Verifies `Sec-Token-Binding` on every request against the connection's EKM and
+/// negotiated key parameters (RFC 8471 §4.2, RFC 8473 §2), and puts the verified IDs in
+/// the request's extensions (read them with the [`extract`](crate::extract) types).
+///
+/// Needs an `Arc<`[`ConnectionInfo`](tokbind_proto::ConnectionInfo)`>` in each request's
+/// extensions, which `tokbind_tls::serve` provides. See the [crate docs](crate) for an
+/// example.
+///
+/// Defaults are the safe ones: RFC header name only, header required once negotiated,
+/// clients without Token Binding let through with no ID, at most 4 bindings per message.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TokenBindingLayer {
+    pub(crate) config: Arc<Config>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) legacy_header_name: bool,
+    pub(crate) missing_header: MissingHeader,
+    pub(crate) unnegotiated: Unnegotiated,
+    pub(crate) options: ValidationOptions,
+}
+
+impl Default for TokenBindingLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TokenBindingLayer {
+    /// The layer with its defaults.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(Config {
+                legacy_header_name: false,
+                missing_header: MissingHeader::Reject,
+                unnegotiated: Unnegotiated::Allow,
+                options: ValidationOptions::default(),
+            }),
+        }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// Also accept the pre-RFC header name `Token-Binding` (draft-ietf-tokbind-https ≤ -02).
+    /// A request carrying both names counts as carrying two headers and is rejected.
+    pub fn accept_legacy_header_name(self, accept: bool) -> Self {
+        self.with(|c| c.legacy_header_name = accept)
+    }
+
+    /// What to do when a connection negotiated Token Binding but a request has no header.
+    pub fn missing_header(self, policy: MissingHeader) -> Self {
+        self.with(|c| c.missing_header = policy)
+    }
+
+    /// What to do with requests on connections that did not negotiate Token Binding.
+    pub fn unnegotiated(self, policy: Unnegotiated) -> Self {
+        self.with(|c| c.unnegotiated = policy)
+    }
+
+    /// Most bindings one message may carry (default 4; each costs a signature check).
+    pub fn max_bindings(self, max: usize) -> Self {
+        self.with(|c| c.options = c.options.with_max_bindings(max))
+    }
+}
+
+impl<S> Layer<S> for TokenBindingLayer {
+    type Service = TokenBinding<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TokenBinding {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Tower/axum middleware for Token Binding over HTTP (RFC 8473).
+//!
+//! [`TokenBindingLayer`] verifies each request's `Sec-Token-Binding` header against the
+//! TLS connection it arrived on, and hands the verified Token Binding IDs to handlers.
+//! A header copied from another connection, signed by another key, malformed, repeated,
+//! or sent without negotiation is refused with a 400 `application/problem+json` response
+//! whose `reason` says which ([`RejectionKind`]).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use tower_tokbind::{ProvidedBinding, TokenBindingLayer};
+//!
+//! async fn whoami(ProvidedBinding(id): ProvidedBinding) -> String {
+//!     format!("your Token Binding hash is {}\n", id.tbh())
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = Router::new()
+//!     .route("/", get(whoami))
+//!     .layer(TokenBindingLayer::new());
+//!
+//! // A TLS listener that negotiates Token Binding and tells the layer about it.
+//! let cert = tokbind_tls::SelfSigned::generate(&["localhost"])?;
+//! let acceptor = tokbind_tls::TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//! tokbind_tls::serve(listener, acceptor, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # What it checks
+//!
+//! For each request, with the connection's [`ConnectionInfo`](tokbind_proto::ConnectionInfo):
+//!
+//! 1. At most one Token Binding header (RFC 8473 §2: more is a 400).
+//! 2. A header on a connection that did not negotiate Token Binding is refused
+//!    (RFC 8471 §4.2).
+//! 3. The message is decoded strictly and validated against the connection's EKM and
+//!    negotiated key parameters ([`tokbind_proto::validate`]).
+//! 4. No header on a negotiated connection is refused unless configured otherwise
+//!    ([`MissingHeader`]).
+//!
+//! Verdicts are cached per connection (a keep-alive client repeats the same header), never
+//! across connections.
+//!
+//! # Deployment caveat
+//!
+//! The layer must see the TLS connection the client signed: it needs the EKM. Behind a
+//! TLS-terminating proxy it cannot verify anything; the proxy must verify and forward the
+//! IDs instead (draft-ietf-tokbind-ttrp).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod extract;
+mod future;
+mod layer;
+mod rejection;
+mod service;
+
+pub use extract::{
+    MissingTokenBinding, ProvidedBinding, ReferredBinding, TokenBindingState, VerifiedTokenBinding,
+};
+pub use future::ResponseFuture;
+pub use layer::{MissingHeader, TokenBindingLayer, Unnegotiated};
+pub use rejection::{RejectionKind, TokenBindingRejection};
+pub use service::TokenBinding;

@@ -1,0 +1,137 @@
+//! A Token Binding server and client on loopback, for end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use serde_json::{Value, json};
+use tokbind::client::{Client, Connection};
+use tokbind::proto::ConnectionInfo;
+use tokbind::tls::{
+    AcceptorBuilder, ConnectorBuilder, SelfSigned, ServerVerification, TokenBindingAcceptor,
+};
+use tokbind::tower::{ProvidedBinding, ReferredBinding, TokenBindingLayer};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// What a handler saw: the connection and the verified IDs.
+pub async fn whoami(
+    Extension(info): Extension<Arc<ConnectionInfo>>,
+    provided: Option<ProvidedBinding>,
+    referred: Option<ReferredBinding>,
+) -> Json<Value> {
+    let id = |id: &tokbind::proto::TokenBindingId| json!({"tbid": id.to_base64url(), "tbh": id.tbh().to_string()});
+    Json(json!({
+        "tls_version": info.tls_version().to_string(),
+        "token_binding": info.negotiated().map(|n| json!({
+            "version": n.version.to_string(),
+            "key_parameters": n.key_parameters.to_string(),
+        })),
+        "resumed": info.session_reused(),
+        "provided": provided.map(|p| id(&p.0)),
+        "referred": referred.map(|r| id(&r.0)),
+    }))
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub cert: SelfSigned,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Server {
+    pub fn url(&self) -> http::Uri {
+        format!("https://127.0.0.1:{}/", self.addr.port())
+            .parse()
+            .unwrap()
+    }
+
+    /// A client that trusts this server, configured by `f`.
+    pub fn client(&self, f: impl FnOnce(ConnectorBuilder) -> ConnectorBuilder) -> Client {
+        let roots = ServerVerification::Roots(self.cert.cert_pem.clone());
+        Client::builder()
+            .tls(|b| f(b.server_verification(roots)))
+            .build()
+            .unwrap()
+    }
+
+    pub async fn connect(&self, client: &Client) -> Connection {
+        client.connect(&self.url()).await.unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Start the `whoami` app behind `layer` on a Token Binding listener configured by `tls`.
+pub async fn start(
+    tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
+    layer: TokenBindingLayer,
+) -> Server {
+    start_app(tls, Router::new().route("/", get(whoami)).layer(layer)).await
+}
+
+pub async fn start_app(
+    tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
+    app: Router,
+) -> Server {
+    let cert = SelfSigned::generate(&["localhost", "127.0.0.1"]).unwrap();
+    let acceptor = tls(TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem).unwrap())
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(
+        tokbind::tls::serve(listener, acceptor, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    Server {
+        addr,
+        cert,
+        stop: Some(stop),
+    }
+}
+
+pub fn get_req() -> Request<Full<Bytes>> {
+    Request::get("/").body(Full::default()).unwrap()
+}
+
+pub fn with_header(name: &str, value: &str) -> Request<Full<Bytes>> {
+    Request::get("/")
+        .header(name, value)
+        .body(Full::default())
+        .unwrap()
+}
+
+pub fn json_body(res: &Response<Bytes>) -> Value {
+    serde_json::from_slice(res.body())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", res.body()))
+}
+
+/// Assert a 400 problem response with this reason.
+#[track_caller]
+pub fn assert_rejected(res: &Response<Bytes>, reason: &str) {
+    assert_eq!(res.status(), 400, "{:?}", res.body());
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body = json_body(res);
+    assert_eq!(body["reason"], reason, "{body}");
+    assert_eq!(body["status"], 400);
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+}
+
+use std::future::IntoFuture as _;
