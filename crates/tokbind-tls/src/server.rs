@@ -199,6 +199,9 @@ impl AcceptorBuilder {
         b.set_min_proto_version(Some(SslVersion::TLS1_2))
             .map_err(ConfigError::Tls)?;
         b.set_options(SslOptions::NO_RENEGOTIATION);
+        // Token Binding must never meet 0-RTT (draft-ietf-tokbind-tls13 §2, §3): early data
+        // is never accepted (OpenSSL's default, stated here so it stays that way).
+        b.set_max_early_data(0).map_err(ConfigError::Tls)?;
         b.set_alpn_select_callback(|_, client| {
             select_next_proto(ALPN, client).ok_or(AlpnError::NOACK)
         });

@@ -260,3 +260,81 @@ async fn untrusted_server_certificate_fails_the_handshake() {
         .unwrap_err();
     assert!(matches!(err, tokbind_tls::HandshakeError::Tls(_)), "{err}");
 }
+
+/// A server that answers `token_binding` with whatever bytes it is given, to check that
+/// the client aborts on every RFC 8472 §4 violation in a real handshake.
+async fn misbehaving_server(cert: &SelfSigned, answer: &'static [u8]) -> std::net::SocketAddr {
+    use openssl::ssl::{ExtensionContext, SslAcceptor, SslMethod};
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+    b.set_certificate(&openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
+        .unwrap();
+    b.set_private_key(&openssl::pkey::PKey::private_key_from_pem(&cert.key_pem).unwrap())
+        .unwrap();
+    b.set_max_proto_version(Some(openssl::ssl::SslVersion::TLS1_2))
+        .unwrap();
+    b.add_custom_ext(
+        24,
+        ExtensionContext::TLS_ONLY
+            | ExtensionContext::CLIENT_HELLO
+            | ExtensionContext::TLS1_2_SERVER_HELLO,
+        move |_, _, _| Ok(Some(answer)),
+        |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+    let acceptor = std::sync::Arc::new(b.build());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let ssl = openssl::ssl::Ssl::new(acceptor.context()).unwrap();
+            let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+            let _ = std::pin::Pin::new(&mut tls).accept().await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn client_aborts_the_handshake_on_bad_server_answers() {
+    let cert = cert();
+    let c = connector(&cert)
+        .key_parameters(&[EC])
+        .unwrap()
+        .build()
+        .unwrap();
+    for (answer, what) in [
+        (&[1u8, 1, 1, 2][..], "version above the offer"),
+        (&[1, 0, 2, 2, 1], "two key parameters"),
+        (&[1, 0, 1, 1], "key parameters not offered"),
+        (&[1, 0, 0], "empty list"),
+        (&[1, 0, 1, 2, 0], "trailing byte"),
+    ] {
+        let addr = misbehaving_server(&cert, answer).await;
+        let err = c
+            .connect("127.0.0.1", TcpStream::connect(addr).await.unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, tokbind_tls::HandshakeError::Tls(_)),
+            "{what}: {err}"
+        );
+    }
+    // The same server with a valid answer is accepted, as a control.
+    let addr = misbehaving_server(&cert, &[1, 0, 1, 2]).await;
+    let (_, info) = c
+        .connect("127.0.0.1", TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(info.negotiated().map(|n| n.key_parameters), Some(EC));
+
+    // A client that does not offer Token Binding gets none from the same server. (An
+    // OpenSSL server never sends a custom extension the client did not offer, so the
+    // unsolicited-answer abort of RFC 8472 §4 — which OpenSSL's client enforces for
+    // custom extensions — cannot be provoked with this server.)
+    let silent = connector(&cert).offer_token_binding(false).build().unwrap();
+    let (_, info) = silent
+        .connect("127.0.0.1", TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(info.negotiated(), None);
+}

@@ -1,0 +1,75 @@
+//! The serve helper: connection info reaches the service, and graceful shutdown ends it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokbind_proto::ConnectionInfo;
+use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor, TokenBindingConnector};
+
+#[tokio::test]
+async fn serves_connection_info_and_shuts_down_gracefully() {
+    let cert = SelfSigned::generate(&["127.0.0.1"]).unwrap();
+    let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)
+        .unwrap()
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = tower::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+        let info = req.extensions().get::<Arc<ConnectionInfo>>().cloned();
+        let body = match info.and_then(|i| i.negotiated()) {
+            Some(n) => format!("negotiated {}", n.key_parameters),
+            None => "none".to_string(),
+        };
+        Ok::<_, std::convert::Infallible>(http::Response::new(body))
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(std::future::IntoFuture::into_future(
+        tokbind_tls::serve(listener, acceptor, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        }),
+    ));
+
+    // An HTTP/2 request (ALPN picks h2) over a Token Binding TLS connection.
+    let connector = TokenBindingConnector::builder()
+        .server_verification(ServerVerification::Roots(cert.cert_pem.clone()))
+        .build()
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (tls, info) = connector.connect("127.0.0.1", tcp).await.unwrap();
+    assert!(info.negotiated().is_some());
+    assert_eq!(tls.ssl().selected_alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get(format!("https://127.0.0.1:{}/", addr.port()))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        &body[..],
+        b"negotiated ecdsap256",
+        "the service saw the connection's Token Binding"
+    );
+    drop(sender);
+    let _ = conn.await;
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops after the signal")
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener closed"
+    );
+}
