@@ -43,6 +43,7 @@ pub struct Server {
     pub addr: SocketAddr,
     pub cert: SelfSigned,
     stop: Option<oneshot::Sender<()>>,
+    finished: Option<oneshot::Receiver<()>>,
 }
 
 impl Server {
@@ -86,24 +87,60 @@ pub async fn start_app(
     tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
     app: Router,
 ) -> Server {
+    start_app_at("127.0.0.1:0".parse().unwrap(), tls, app).await
+}
+
+/// Like [`start_app`], on a given address (to restart a server on the same origin).
+pub async fn start_app_at(
+    addr: SocketAddr,
+    tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
+    app: Router,
+) -> Server {
     let cert = SelfSigned::generate(&["localhost", "127.0.0.1"]).unwrap();
     let acceptor = tls(TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem).unwrap())
         .build()
         .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A just-stopped server may still hold the port for a moment.
+    let mut tries = 0;
+    let listener = loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => break l,
+            Err(_) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("cannot bind {addr}: {e}"),
+        }
+    };
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(
-        tokbind::tls::serve(listener, acceptor, app)
+    let (done, finished) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = tokbind::tls::serve(listener, acceptor, app)
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
             })
-            .into_future(),
-    );
+            .into_future()
+            .await;
+        let _ = done.send(());
+    });
     Server {
         addr,
         cert,
         stop: Some(stop),
+        finished: Some(finished),
+    }
+}
+
+impl Server {
+    /// Stop the server and wait until it has released its port.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(finished) = self.finished.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), finished).await;
+        }
     }
 }
 

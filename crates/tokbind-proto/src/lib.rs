@@ -10,6 +10,7 @@
 //! | RFC 8472 | `token_binding` TLS extension and negotiation | [`negotiation`] |
 //! | RFC 8471 §4.2 | per-connection state: EKM, negotiated parameters, verdict cache | [`connection`] |
 //! | OAuth TB §3.4, OIDC TBA §2 | `tbh` confirmation hash | [`Tbh`] |
+//! | RFC 8471 §5 (bound tokens) | "this request proved possession of key K" | [`possession`] |
 //!
 //! # Example: a client signs, a server verifies
 //!
@@ -60,6 +61,7 @@ pub mod header;
 pub mod id;
 pub mod message;
 pub mod negotiation;
+pub mod possession;
 pub mod registry;
 pub mod validate;
 
@@ -75,5 +77,6 @@ pub use negotiation::{
     ClientPolicy, HandshakeFacts, Negotiated, NegotiationError, ProtocolVersion, ServerPolicy,
     TOKEN_BINDING_EXTENSION_TYPE, TokenBindingParameters,
 };
+pub use possession::{Freshness, Mechanism, ProvenKey};
 pub use registry::{KeyParameters, TokenBindingType};
 pub use validate::{ValidationError, ValidationOptions, VerifiedBindings, validate, validate_with};

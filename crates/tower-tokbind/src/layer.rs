@@ -33,7 +33,9 @@ pub enum Unnegotiated {
 
 /// Verifies `Sec-Token-Binding` on every request against the connection's EKM and
 /// negotiated key parameters (RFC 8471 §4.2, RFC 8473 §2), and puts the verified IDs in
-/// the request's extensions (read them with the [`extract`](crate::extract) types).
+/// the request's extensions (read them with the [`extract`](crate::extract) types), with a
+/// [`ProvenKey`](tokbind_proto::ProvenKey) for the provided binding — what
+/// [`BoundCookieLayer`](crate::cookie::BoundCookieLayer) and token checks consume.
 ///
 /// Needs an `Arc<`[`ConnectionInfo`](tokbind_proto::ConnectionInfo)`>` in each request's
 /// extensions, which `tokbind_tls::serve` provides. See the [crate docs](crate) for an

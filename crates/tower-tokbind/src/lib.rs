@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cookie;
 pub mod extract;
 mod future;
 mod layer;

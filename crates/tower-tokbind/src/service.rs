@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body_util::{Either, Full};
-use tokbind_proto::ConnectionInfo;
 use tokbind_proto::header::{LEGACY_TOKEN_BINDING, SEC_TOKEN_BINDING};
+use tokbind_proto::{ConnectionInfo, ProvenKey};
 use tower_service::Service;
 
 use crate::extract::TokenBindingState;
@@ -105,6 +105,10 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.verify(&req) {
             Ok(state) => {
+                if let Some(v) = state.verified() {
+                    req.extensions_mut()
+                        .insert(ProvenKey::token_binding(&v.provided));
+                }
                 req.extensions_mut().insert(state);
                 ResponseFuture::inner(self.inner.call(req))
             }

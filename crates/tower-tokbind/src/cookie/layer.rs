@@ -1,0 +1,102 @@
+//! [`BoundCookieLayer`]: configuration.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::binding::CookieKeys;
+use super::service::BoundCookies;
+use super::stats::CookieStats;
+
+/// What to do for clients whose request proves no key (no Token Binding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnprovenClients {
+    /// The default, fail closed: bound cookies are never issued to them (their
+    /// `Set-Cookie` is withheld) and every configured cookie they present is removed. A
+    /// client without Token Binding cannot hold a protected cookie.
+    Refuse,
+    /// Opt-in for a mixed population: such clients get cookies marked as *issued unbound*
+    /// (MACed, but tied to no key) and may present those. Cookies bound to a key are still
+    /// refused without the key, and a bound cookie with its binding stripped is not an
+    /// unbound one, so this never weakens the protection of Token Binding clients — but
+    /// the unbound clients' cookies are plain bearer cookies.
+    IssueUnbound,
+}
+
+/// Binds cookies to the key the request proved possession of (a verified provided Token
+/// Binding ID) and removes cookies that do not match.
+///
+/// Put it inside [`TokenBindingLayer`](crate::TokenBindingLayer) (so it runs after the
+/// verification) and outside the layer that reads and sets the cookies (e.g. a session
+/// manager). See the [module docs](super) for the format and an example.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct BoundCookieLayer {
+    pub(crate) config: Arc<Config>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) keys: CookieKeys,
+    pub(crate) names: Option<HashSet<String>>,
+    pub(crate) unproven: UnprovenClients,
+    pub(crate) stats: Arc<CookieStats>,
+}
+
+impl Config {
+    pub(crate) fn covers(&self, name: &str) -> bool {
+        self.names.as_ref().is_none_or(|n| n.contains(name))
+    }
+}
+
+impl BoundCookieLayer {
+    /// Bind every cookie, with MACs made by `keys`.
+    pub fn new(keys: CookieKeys) -> Self {
+        Self {
+            config: Arc::new(Config {
+                keys,
+                names: None,
+                unproven: UnprovenClients::Refuse,
+                stats: Arc::default(),
+            }),
+        }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// Bind only the cookies with these names; others pass untouched both ways.
+    pub fn only<I, N>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        let names = names.into_iter().map(Into::into).collect();
+        self.with(|c| c.names = Some(names))
+    }
+
+    /// What to do for clients that prove no key (default [`UnprovenClients::Refuse`]).
+    pub fn unproven_clients(self, policy: UnprovenClients) -> Self {
+        self.with(|c| c.unproven = policy)
+    }
+
+    /// Counters of what the layer did, shared by every service it makes.
+    pub fn stats(&self) -> Arc<CookieStats> {
+        Arc::clone(&self.config.stats)
+    }
+}
+
+impl<S> Layer<S> for BoundCookieLayer {
+    type Service = BoundCookies<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BoundCookies {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! A `tower-sessions` session cookie bound to the client's Token Binding key.
+//!
+//! `cargo run --release --example session_cookies`
+//!
+//! Alice logs in over a Token Binding connection and uses her session on a new connection;
+//! Mallory, who copied the cookie, gets no session (401) — with her own key, or with no
+//! Token Binding at all. Exits 0 only if every step behaved as expected.
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::routing::get;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use tokbind::client::Client;
+use tokbind::tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
+use tokbind::tower::TokenBindingLayer;
+use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
+use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+async fn login(session: Session) -> Result<&'static str, StatusCode> {
+    session
+        .insert("user", "alice")
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok("welcome, alice")
+}
+
+async fn me(session: Session) -> Result<String, StatusCode> {
+    match session.get::<String>("user").await {
+        Ok(Some(user)) => Ok(format!("you are {user}")),
+        _ => Err(StatusCode::UNAUTHORIZED),
+    }
+}
+
+fn get_with_cookie(path: &str, cookie: Option<&str>) -> Result<Request<Full<Bytes>>, Error> {
+    let mut b = Request::get(path);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    Ok(b.body(Full::default())?)
+}
+
+async fn fetch(
+    client: &Client,
+    url: &http::Uri,
+    path: &str,
+    cookie: Option<&str>,
+) -> Result<Response<Bytes>, Error> {
+    let mut conn = client.connect(url).await?; // a new TLS connection every time
+    Ok(conn.send(get_with_cookie(path, cookie)?).await?)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // The five lines that bind a session cookie: sessions, binding, verification.
+    let app = Router::new()
+        .route("/login", get(login))
+        .route("/me", get(me))
+        .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(true))
+        .layer(BoundCookieLayer::new(CookieKeys::generate()?).only(["id"]))
+        .layer(TokenBindingLayer::new());
+
+    let cert = SelfSigned::generate(&["localhost", "127.0.0.1"])?;
+    let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url: http::Uri = format!("https://{}/", listener.local_addr()?).parse()?;
+    tokio::spawn(async move { tokbind::tls::serve(listener, acceptor, app).await });
+    println!("server listening on {url}\n");
+
+    let roots = ServerVerification::Roots(cert.cert_pem.clone());
+    let alice = Client::builder()
+        .server_verification(roots.clone())
+        .build()?;
+    let mallory = Client::builder()
+        .server_verification(roots.clone())
+        .build()?;
+    let no_tb = Client::builder()
+        .server_verification(roots)
+        .tls(|b| b.offer_token_binding(false))
+        .build()?;
+
+    let mut failures = 0;
+    let mut check = |what: &str, res: &Response<Bytes>, expected: StatusCode| {
+        let ok = res.status() == expected;
+        failures += usize::from(!ok);
+        println!(
+            "  [{}] {what}: {} {}",
+            if ok { " ok " } else { "FAIL" },
+            res.status().as_u16(),
+            String::from_utf8_lossy(res.body())
+        );
+    };
+
+    println!("1. Alice logs in");
+    let res = fetch(&alice, &url, "/login", None).await?;
+    check("login", &res, StatusCode::OK);
+    let set_cookie = res
+        .headers()
+        .get(header::SET_COOKIE)
+        .ok_or("no session cookie")?
+        .to_str()?
+        .to_string();
+    let cookie = set_cookie.split(';').next().unwrap_or_default().to_string();
+    println!("       Set-Cookie: {set_cookie}");
+
+    println!("\n2. Alice uses her session on a new connection");
+    let res = fetch(&alice, &url, "/me", Some(&cookie)).await?;
+    check("same key, new connection", &res, StatusCode::OK);
+
+    println!("\n3. Mallory copies the cookie");
+    let res = fetch(&mallory, &url, "/me", Some(&cookie)).await?;
+    check(
+        "presented with Mallory's key",
+        &res,
+        StatusCode::UNAUTHORIZED,
+    );
+    let res = fetch(&no_tb, &url, "/me", Some(&cookie)).await?;
+    check(
+        "presented without Token Binding",
+        &res,
+        StatusCode::UNAUTHORIZED,
+    );
+    let bare = cookie.split('~').next().unwrap_or_default();
+    let res = fetch(&mallory, &url, "/me", Some(bare)).await?;
+    check(
+        "with the binding stripped off",
+        &res,
+        StatusCode::UNAUTHORIZED,
+    );
+
+    println!();
+    if failures == 0 {
+        println!("every step behaved as expected");
+        Ok(())
+    } else {
+        Err(format!("{failures} step(s) did not behave as expected").into())
+    }
+}
