@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod fetch;
 mod keys;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use tokbind_proto::{ConnectionInfo, KeyParameters, MessageBuilder, SignError, Si
 use tokbind_tls::{ConnectorBuilder, ServerVerification, TokenBindingConnector};
 use tokio::net::TcpStream;
 
+pub use fetch::{Fetched, Hop};
 pub use keys::KeyStore;
 
 /// Something went wrong below HTTP: the URL, the connection, TLS, or signing.
@@ -57,6 +59,9 @@ pub enum ClientError {
     /// The HTTP exchange failed.
     #[error("HTTP: {0}")]
     Http(#[from] hyper::Error),
+    /// The connection did not negotiate Token Binding, so it cannot carry a binding.
+    #[error("Token Binding was not negotiated on this connection")]
+    NotNegotiated,
 }
 
 /// A Token Binding HTTPS client. Cheap to clone; clones share keys.
@@ -64,6 +69,9 @@ pub enum ClientError {
 pub struct Client {
     connector: TokenBindingConnector,
     keys: Arc<KeyStore>,
+    cookies: Option<fetch::Jar>,
+    max_redirects: usize,
+    legacy_include_referer: bool,
 }
 
 /// Configures a [`Client`].
@@ -71,6 +79,9 @@ pub struct Client {
 pub struct ClientBuilder {
     tls: ConnectorBuilder,
     keys: Option<Arc<KeyStore>>,
+    cookies: bool,
+    max_redirects: usize,
+    legacy_include_referer: bool,
 }
 
 impl Client {
@@ -80,6 +91,9 @@ impl Client {
         ClientBuilder {
             tls: TokenBindingConnector::builder(),
             keys: None,
+            cookies: false,
+            max_redirects: 10,
+            legacy_include_referer: false,
         }
     }
 
@@ -170,11 +184,32 @@ impl ClientBuilder {
         self
     }
 
+    /// Keep cookies between requests of [`Client::fetch`] (default off).
+    pub fn cookie_store(mut self, enable: bool) -> Self {
+        self.cookies = enable;
+        self
+    }
+
+    /// Follow at most this many redirects in [`Client::fetch`] (default 10).
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = max;
+        self
+    }
+
+    /// Also honour the draft header name `Include-Referer-Token-Binding-ID` (default off).
+    pub fn accept_legacy_include_referer(mut self, accept: bool) -> Self {
+        self.legacy_include_referer = accept;
+        self
+    }
+
     /// Build the client.
     pub fn build(self) -> Result<Client, ClientError> {
         Ok(Client {
             connector: self.tls.build()?,
             keys: self.keys.unwrap_or_default(),
+            cookies: self.cookies.then(fetch::Jar::default),
+            max_redirects: self.max_redirects,
+            legacy_include_referer: self.legacy_include_referer,
         })
     }
 }

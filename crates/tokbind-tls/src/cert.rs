@@ -10,7 +10,7 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
 use openssl::x509::extension::{
-    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
 };
 use openssl::x509::{X509, X509NameBuilder};
 
@@ -35,17 +35,21 @@ impl SelfSigned {
     pub fn generate(names: &[&str]) -> Result<Self, ErrorStack> {
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
         let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
+        let mut serial = BigNum::new()?;
+        serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
+        // A unique subject (and a key identifier): trust stores find issuers by name, so
+        // two self-signed certificates both named "localhost" would shadow each other.
         let mut name = X509NameBuilder::new()?;
         name.append_entry_by_nid(
             Nid::COMMONNAME,
             names.first().copied().unwrap_or("localhost"),
         )?;
+        let unique = format!("tokbind self-signed {}", serial.to_hex_str()?);
+        name.append_entry_by_nid(Nid::ORGANIZATIONNAME, &unique)?;
         let name = name.build();
 
         let mut b = X509::builder()?;
         b.set_version(2)?;
-        let mut serial = BigNum::new()?;
-        serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
         let serial = serial.to_asn1_integer()?;
         b.set_serial_number(&serial)?;
         b.set_subject_name(&name)?;
@@ -63,6 +67,8 @@ impl SelfSigned {
                 .build()?,
         )?;
         b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
+        let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+        b.append_extension(ski)?;
         let mut san = SubjectAlternativeName::new();
         for n in names {
             if n.parse::<IpAddr>().is_ok() {

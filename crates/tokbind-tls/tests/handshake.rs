@@ -338,3 +338,18 @@ async fn client_aborts_the_handshake_on_bad_server_answers() {
         .unwrap();
     assert_eq!(info.negotiated(), None);
 }
+
+#[tokio::test]
+async fn several_trusted_roots() {
+    let (a, b) = (cert(), cert());
+    let roots: Vec<u8> = [a.cert_pem.clone(), b.cert_pem.clone()].concat();
+    for server in [&a, &b] {
+        let acceptor = acceptor(server).build().unwrap();
+        let c = TokenBindingConnector::builder()
+            .server_verification(ServerVerification::Roots(roots.clone()))
+            .build()
+            .unwrap();
+        let pair = handshake(acceptor, c).await;
+        assert!(pair.client.is_ok(), "{:?}", pair.client.err());
+    }
+}

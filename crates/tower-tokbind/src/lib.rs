@@ -55,6 +55,7 @@
 pub mod cookie;
 pub mod extract;
 mod future;
+pub mod include_referred;
 mod layer;
 mod rejection;
 mod service;
@@ -63,6 +64,7 @@ pub use extract::{
     MissingTokenBinding, ProvidedBinding, ReferredBinding, TokenBindingState, VerifiedTokenBinding,
 };
 pub use future::ResponseFuture;
+pub use include_referred::IncludeReferredLayer;
 pub use layer::{MissingHeader, TokenBindingLayer, Unnegotiated};
 pub use rejection::{RejectionKind, TokenBindingRejection};
 pub use service::TokenBinding;
