@@ -25,14 +25,18 @@ pin_project! {
     }
 }
 
+/// Also usable by other layers that check a request and either pass it on or answer it
+/// themselves (the OAuth resource-server layer does).
 impl<F> ResponseFuture<F> {
-    pub(crate) fn inner(future: F) -> Self {
+    /// Forward to the inner service's future.
+    pub fn inner(future: F) -> Self {
         Self {
             kind: Kind::Inner { future },
         }
     }
 
-    pub(crate) fn rejected(response: Response<Full<Bytes>>) -> Self {
+    /// Answer with `response` without calling the inner service.
+    pub fn rejected(response: Response<Full<Bytes>>) -> Self {
         Self {
             kind: Kind::Rejected {
                 response: Some(response),

@@ -1,0 +1,277 @@
+//! Token-bound JWTs: issuing them (Token Provider) and checking them (Token Consumer).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tokbind_proto::{ProvenKey, TokenBindingId};
+
+use crate::cnf::{CnfError, CnfPolicy, Confirmation, check};
+
+/// The registered claims this crate reads and writes, plus `cnf`; anything else is kept in
+/// `extra`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject.
+    pub sub: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: u64,
+    /// Issued at.
+    pub iat: u64,
+    /// OIDC nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Confirmation (RFC 7800), with `tbh` when the token is bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+    /// Other claims.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A JWT could not be issued or was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Key generation or signing failed.
+    #[error("cannot sign: {0}")]
+    Signing(String),
+    /// Signature, issuer, audience or lifetime check failed.
+    #[error("invalid token: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    /// The ID token's nonce is not the one the relying party sent.
+    #[error("the ID token's nonce does not match")]
+    Nonce,
+    /// The token's binding does not match the request.
+    #[error(transparent)]
+    Binding(#[from] CnfError),
+}
+
+impl TokenError {
+    /// A stable code.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Signing(_) => "signing_failed",
+            Self::Invalid(_) => "invalid_token",
+            Self::Nonce => "nonce_mismatch",
+            Self::Binding(e) => e.reason(),
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Issues ES256 JWTs — ID tokens and access tokens — bound to a Token Binding ID when one
+/// is given (the Token Provider side).
+pub struct TokenIssuer {
+    issuer: String,
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("issuer", &self.issuer)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    /// A fresh P-256 signing key for `issuer`.
+    pub fn generate(issuer: impl Into<String>) -> Result<Self, TokenError> {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|e| TokenError::Signing(e.to_string()))?;
+        Self::from_pkcs8(issuer, pkcs8.as_ref())
+    }
+
+    /// Use an existing P-256 key (PKCS#8 DER) — to share it between instances.
+    pub fn from_pkcs8(issuer: impl Into<String>, der: &[u8]) -> Result<Self, TokenError> {
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        let point = pair.public_key().as_ref();
+        let b64 = |b: &[u8]| tokbind_proto::base64url::encode(b);
+        let (x, y) = (b64(&point[1..33]), b64(&point[33..65]));
+        // Key ID: a short hash of the public key, stable for the key's lifetime.
+        let kid = b64(&aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, point).as_ref()[..12]);
+        Ok(Self {
+            issuer: issuer.into(),
+            jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig"}),
+            kid,
+            encoding: EncodingKey::from_ec_der(der),
+        })
+    }
+
+    /// The issuer identifier (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The public keys as a JWK Set, for the `jwks_uri` endpoint.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": [self.jwk] })
+    }
+
+    /// Sign any claims.
+    pub fn sign(&self, claims: &impl Serialize) -> Result<String, TokenError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| TokenError::Signing(e.to_string()))
+    }
+
+    /// An ID token (OIDC TBA §2) or access token (OAuth TB §3) for `sub` and `aud`,
+    /// bound with `cnf.tbh` to `binding` — for an ID token, the *referred* Token Binding ID
+    /// of the authentication request. `None` (no referred binding, or one with key
+    /// parameters this server cannot verify) gives an unbound token, never an error, so
+    /// clients without Token Binding keep working (RFC 8473 §5.4).
+    pub fn token(
+        &self,
+        sub: &str,
+        aud: &str,
+        lifetime: Duration,
+        nonce: Option<&str>,
+        binding: Option<&TokenBindingId>,
+        extra: Map<String, Value>,
+    ) -> Result<String, TokenError> {
+        let iat = now();
+        self.sign(&Claims {
+            iss: self.issuer.clone(),
+            sub: sub.to_string(),
+            aud: aud.to_string(),
+            exp: iat + lifetime.as_secs(),
+            iat,
+            nonce: nonce.map(str::to_string),
+            cnf: binding.map(Confirmation::token_binding),
+            extra,
+        })
+    }
+}
+
+/// Checks JWTs from one issuer: signature (keys from its JWK Set), `iss`, `aud`, `exp`,
+/// then the binding against the key the request proved (the Token Consumer side).
+#[derive(Clone)]
+pub struct TokenVerifier {
+    keys: Vec<(Option<String>, DecodingKey, Algorithm)>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Random URL-safe string (256 bits): codes, refresh tokens, nonces, states.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).expect("system random");
+    tokbind_proto::base64url::encode(&bytes)
+}
+
+impl TokenVerifier {
+    /// Trust the keys of `jwks` for tokens from `issuer` meant for `audience`.
+    pub fn new(jwks: &Value, issuer: &str, audience: &str) -> Result<Self, TokenError> {
+        let set: JwkSet =
+            serde_json::from_value(jwks.clone()).map_err(|e| TokenError::Signing(e.to_string()))?;
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            let alg = match jwk.common.key_algorithm.map(|a| a.to_string()) {
+                Some(a) if a == "ES384" => Algorithm::ES384,
+                Some(a) if a == "RS256" => Algorithm::RS256,
+                Some(a) if a == "PS256" => Algorithm::PS256,
+                _ => Algorithm::ES256,
+            };
+            keys.push((jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)?, alg));
+        }
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.leeway = 30;
+        Ok(Self { keys, validation })
+    }
+
+    /// Allow this much clock skew in `exp`/`nbf` checks (default 30 s).
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.validation.leeway = leeway.as_secs();
+        self
+    }
+
+    /// Accept expired tokens. Only for checking archived tokens (e.g. published test
+    /// vectors); never in a server.
+    pub fn insecure_ignore_expiry(mut self) -> Self {
+        self.validation.validate_exp = false;
+        self.validation.required_spec_claims.remove("exp");
+        self
+    }
+
+    /// Decode and check signature, issuer, audience and lifetime — not the binding.
+    pub fn decode(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token)?;
+        let mut last = None;
+        for (kid, key, alg) in &self.keys {
+            let other_kid = header.kid.is_some() && kid.is_some() && header.kid != *kid;
+            if other_kid || header.alg != *alg {
+                continue;
+            }
+            let mut v = self.validation.clone();
+            v.algorithms = vec![*alg];
+            match jsonwebtoken::decode::<Claims>(token, key, &v) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| jsonwebtoken::errors::ErrorKind::InvalidSignature.into())
+            .into())
+    }
+
+    /// Check a token presented on a request that proved `proven` (resource server: the
+    /// request's verified provided Token Binding ID), under `policy`.
+    pub fn verify(
+        &self,
+        token: &str,
+        proven: Option<&ProvenKey>,
+        policy: CnfPolicy,
+    ) -> Result<Claims, TokenError> {
+        let claims = self.decode(token)?;
+        check(claims.cnf.as_ref(), proven, policy)?;
+        Ok(claims)
+    }
+
+    /// Relying party: check an ID token against the `nonce` it sent and the provided Token
+    /// Binding ID of the *browser's* request that delivered the response (the callback) —
+    /// not the RP's own back-channel connection (OIDC TBA §3, digest T-24).
+    pub fn verify_id_token(
+        &self,
+        token: &str,
+        nonce: &str,
+        callback_provided: Option<&TokenBindingId>,
+        policy: CnfPolicy,
+    ) -> Result<Claims, TokenError> {
+        let claims = self.decode(token)?;
+        if claims.nonce.as_deref() != Some(nonce) {
+            return Err(TokenError::Nonce);
+        }
+        let proven = callback_provided.map(ProvenKey::token_binding);
+        check(claims.cnf.as_ref(), proven.as_ref(), policy)?;
+        Ok(claims)
+    }
+}
