@@ -75,7 +75,7 @@ impl Client {
                 .body(body.clone())
                 .expect("valid request");
             *req.headers_mut() = extra_headers.clone();
-            if let Some(cookies) = self.cookie_header(&uri) {
+            if let Some(cookies) = self.cookies_for(&uri) {
                 req.headers_mut().insert(COOKIE, cookies);
             }
             // Referred binding: one hop only (RFC 8473 §5.3), so it is taken, not kept.
@@ -144,7 +144,8 @@ impl Client {
             || (self.legacy_include_referer && is_true(INCLUDE_REFERER_LEGACY))
     }
 
-    fn cookie_header(&self, uri: &Uri) -> Option<HeaderValue> {
+    /// The `Cookie` header the cookie store would send to `uri`, if any.
+    pub fn cookies_for(&self, uri: &Uri) -> Option<HeaderValue> {
         let jar = self.cookies.as_ref()?;
         let url = url::Url::parse(&uri.to_string()).ok()?;
         let jar = jar.lock().unwrap_or_else(|p| p.into_inner());

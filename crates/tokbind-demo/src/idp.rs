@@ -1,0 +1,365 @@
+//! The Token Provider: a minimal OpenID Provider / authorization server that binds what it
+//! issues to Token Binding IDs.
+//!
+//! * `/authorize` (code flow): the code remembers the request's verified *referred* Token
+//!   Binding ID — only the one from the signed `Sec-Token-Binding` header, never anything
+//!   from the URL (RFC 8473 §7.3) — and a `referred_tb` PKCE challenge.
+//! * `/token`: `referred_tb` PKCE check (`invalid_grant` on mismatch); the ID token and the
+//!   access token carry `cnf.tbh` of that referred ID; the refresh token is bound to the
+//!   token request's provided ID (the client's own key for this server).
+//! * `/jwks`, `/.well-known/openid-configuration`, `/introspect`.
+//!
+//! The user is always "alice": authentication itself is not what this demo is about.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokbind_oauth::metadata::Introspection;
+use tokbind_oauth::pkce::{self, StoredChallenge};
+use tokbind_oauth::{BoundGrant, CnfPolicy, TokenIssuer, TokenVerifier, random_token};
+use tokbind_proto::{ProvenKey, TokenBindingId};
+use tower_tokbind::{ProvidedBinding, TokenBindingLayer, VerifiedTokenBinding};
+
+/// The subject every sign-in authenticates as.
+pub const USER: &str = "alice";
+const CODE_LIFETIME: Duration = Duration::from_secs(60);
+const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+/// A registered client (relying party).
+#[derive(Debug, Clone)]
+pub struct RegisteredClient {
+    /// `client_id`.
+    pub client_id: String,
+    /// The one allowed `redirect_uri`.
+    pub redirect_uri: String,
+    /// The audience of the access tokens issued to it (its API).
+    pub api_audience: String,
+}
+
+struct Code {
+    client: RegisteredClient,
+    nonce: Option<String>,
+    referred: Option<TokenBindingId>,
+    pkce: Option<StoredChallenge>,
+    issued: Instant,
+}
+
+struct Refresh {
+    grant: BoundGrant,
+    client: RegisteredClient,
+    access_binding: Option<TokenBindingId>,
+}
+
+struct Idp {
+    issuer: TokenIssuer,
+    clients: Vec<RegisteredClient>,
+    codes: Mutex<HashMap<String, Code>>,
+    refresh: Mutex<HashMap<String, Refresh>>,
+}
+
+/// The IdP's routes, behind `TokenBindingLayer`.
+pub fn router(issuer: TokenIssuer, clients: Vec<RegisteredClient>) -> Router {
+    let state = Arc::new(Idp {
+        issuer,
+        clients,
+        codes: Mutex::default(),
+        refresh: Mutex::default(),
+    });
+    Router::new()
+        .route("/authorize", get(authorize))
+        .route("/token", post(token))
+        .route("/introspect", post(introspect))
+        .route("/jwks", get(jwks))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .with_state(state)
+        .layer(TokenBindingLayer::new())
+}
+
+#[derive(Deserialize)]
+struct AuthorizeParams {
+    response_type: String,
+    client_id: String,
+    redirect_uri: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description.into()})),
+    )
+        .into_response()
+}
+
+fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(base).expect("registered redirect URIs are absolute");
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.into()
+}
+
+async fn authorize(
+    State(idp): State<Arc<Idp>>,
+    verified: Option<VerifiedTokenBinding>,
+    Query(p): Query<AuthorizeParams>,
+) -> Response {
+    let Some(client) = idp
+        .clients
+        .iter()
+        .find(|c| c.client_id == p.client_id && c.redirect_uri == p.redirect_uri)
+    else {
+        // Never redirect to an unregistered URI.
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "unknown client_id or redirect_uri",
+        );
+    };
+    let state = p.state.as_deref().unwrap_or_default();
+    if p.response_type != "code" {
+        return Redirect::to(&with_query(
+            &client.redirect_uri,
+            &[("error", "unsupported_response_type"), ("state", state)],
+        ))
+        .into_response();
+    }
+    // The referred ID comes only from the verified header (RFC 8473 §7.3).
+    let referred = verified.and_then(|v| v.0.referred.clone());
+    let challenge = match (
+        p.code_challenge_method.as_deref(),
+        p.code_challenge.as_deref(),
+    ) {
+        (Some(method), Some(challenge)) => {
+            match pkce::accept_challenge(method, challenge, referred.as_ref()) {
+                Ok(stored) => stored,
+                Err(e) => {
+                    return Redirect::to(&with_query(
+                        &client.redirect_uri,
+                        &[
+                            ("error", e.oauth_error()),
+                            ("error_description", &e.to_string()),
+                            ("state", state),
+                        ],
+                    ))
+                    .into_response();
+                }
+            }
+        }
+        _ => None,
+    };
+    let code = random_token();
+    idp.codes.lock().expect("lock").insert(
+        code.clone(),
+        Code {
+            client: client.clone(),
+            nonce: p.nonce,
+            referred,
+            pkce: challenge,
+            issued: Instant::now(),
+        },
+    );
+    Redirect::to(&with_query(
+        &client.redirect_uri,
+        &[("code", &code), ("state", state)],
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenParams {
+    grant_type: String,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    client_id: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+}
+
+async fn token(
+    State(idp): State<Arc<Idp>>,
+    provided: Option<ProvidedBinding>,
+    proven: Option<Extension<ProvenKey>>,
+    Form(p): Form<TokenParams>,
+) -> Response {
+    let provided = provided.map(|p| p.0);
+    match p.grant_type.as_str() {
+        "authorization_code" => {
+            // One use only: removed whatever happens next.
+            let code = p
+                .code
+                .as_deref()
+                .and_then(|c| idp.codes.lock().expect("lock").remove(c));
+            let Some(code) = code else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "unknown or used authorization code",
+                );
+            };
+            if code.issued.elapsed() > CODE_LIFETIME
+                || p.client_id.as_deref() != Some(&code.client.client_id)
+                || p.redirect_uri.as_deref() != Some(&code.client.redirect_uri)
+            {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the code is expired or was issued to another client",
+                );
+            }
+            if let Some(challenge) = &code.pkce {
+                let verifier = p.code_verifier.as_deref().unwrap_or_default();
+                if let Err(e) = pkce::verify(challenge, verifier, provided.as_ref()) {
+                    return oauth_error(StatusCode::BAD_REQUEST, e.oauth_error(), e.to_string());
+                }
+            }
+            issue(
+                &idp,
+                &code.client,
+                code.nonce.as_deref(),
+                code.referred,
+                provided.as_ref(),
+            )
+        }
+        "refresh_token" => {
+            let refresh = idp.refresh.lock().expect("lock");
+            let Some(record) = p.refresh_token.as_deref().and_then(|t| refresh.get(t)) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "unknown refresh token",
+                );
+            };
+            // OAuth TB §2: the refresh request must prove the key the token is bound to.
+            if let Err(e) = record
+                .grant
+                .check(proven.as_ref().map(|p| &p.0), CnfPolicy::Required)
+            {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", e.to_string());
+            }
+            let (client, binding) = (record.client.clone(), record.access_binding.clone());
+            drop(refresh);
+            access_token_only(&idp, &client, binding.as_ref())
+        }
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            p.grant_type,
+        ),
+    }
+}
+
+fn issue(
+    idp: &Idp,
+    client: &RegisteredClient,
+    nonce: Option<&str>,
+    referred: Option<TokenBindingId>,
+    provided: Option<&TokenBindingId>,
+) -> Response {
+    let sign = || -> Result<Value, tokbind_oauth::TokenError> {
+        let id_token = idp.issuer.token(
+            USER,
+            &client.client_id,
+            TOKEN_LIFETIME,
+            nonce,
+            referred.as_ref(),
+            Default::default(),
+        )?;
+        let access_token = idp.issuer.token(
+            USER,
+            &client.api_audience,
+            TOKEN_LIFETIME,
+            None,
+            referred.as_ref(),
+            Default::default(),
+        )?;
+        let refresh = BoundGrant::issue(provided);
+        let value = refresh.value.clone();
+        idp.refresh.lock().expect("lock").insert(
+            value.clone(),
+            Refresh {
+                grant: refresh,
+                client: client.clone(),
+                access_binding: referred.clone(),
+            },
+        );
+        Ok(json!({
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME.as_secs(),
+            "id_token": id_token,
+            "access_token": access_token,
+            "refresh_token": value,
+        }))
+    };
+    match sign() {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => oauth_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            e.to_string(),
+        ),
+    }
+}
+
+fn access_token_only(
+    idp: &Idp,
+    client: &RegisteredClient,
+    binding: Option<&TokenBindingId>,
+) -> Response {
+    match idp.issuer.token(USER, &client.api_audience, TOKEN_LIFETIME, None, binding, Default::default()) {
+        Ok(at) => Json(json!({"token_type": "Bearer", "expires_in": TOKEN_LIFETIME.as_secs(), "access_token": at})).into_response(),
+        Err(e) => oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct IntrospectParams {
+    token: String,
+}
+
+async fn introspect(
+    State(idp): State<Arc<Idp>>,
+    Form(p): Form<IntrospectParams>,
+) -> Json<Introspection> {
+    let jwks = idp.issuer.jwks();
+    let active = idp.clients.iter().find_map(|c| {
+        TokenVerifier::new(&jwks, idp.issuer.issuer(), &c.api_audience)
+            .ok()?
+            .decode(&p.token)
+            .ok()
+    });
+    Json(
+        active
+            .as_ref()
+            .map_or_else(Introspection::inactive, Introspection::active),
+    )
+}
+
+async fn jwks(State(idp): State<Arc<Idp>>) -> Json<Value> {
+    Json(idp.issuer.jwks())
+}
+
+async fn discovery(State(idp): State<Arc<Idp>>) -> Json<Value> {
+    let iss = idp.issuer.issuer();
+    Json(json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "introspection_endpoint": format!("{iss}/introspect"),
+        "jwks_uri": format!("{iss}/jwks"),
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": [pkce::TB_S256, pkce::REFERRED_TB],
+        "id_token_token_binding_cnf_values_supported": ["tbh"],
+        "as_access_token_token_binding_supported": true,
+        "as_refresh_token_token_binding_supported": true,
+    }))
+}

@@ -1,0 +1,113 @@
+//! The federated sign-in demo (RFC 8473 §5, OAuth 2.0 Token Binding, OIDC Token Bound
+//! Authentication): an IdP ([`idp`]) and an RP ([`rp`]), both serving over Token Binding
+//! TLS, and a client walking through them ([`flow`]).
+//!
+//! Used by `examples/federated_sign_in.rs`, the end-to-end tests and the `tokbind-demo`
+//! binary that `docker-compose.yml` runs. Not published: it is the reference wiring, to
+//! read and copy.
+
+pub mod flow;
+pub mod idp;
+pub mod rp;
+
+use std::net::SocketAddr;
+
+use tokbind_client::Client;
+use tokbind_oauth::TokenIssuer;
+use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
+use tower_tokbind::cookie::CookieKeys;
+
+/// Errors of the demo plumbing.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The RP's `client_id` at the IdP.
+pub const CLIENT_ID: &str = "rp";
+/// The audience of access tokens for the RP's API.
+pub const API_AUDIENCE: &str = "rp-api";
+
+/// Both servers, started in this process on loopback.
+pub struct InProcess {
+    /// The IdP's base URL.
+    pub idp_url: String,
+    /// The RP's base URL.
+    pub rp_url: String,
+    /// Both self-signed certificates (PEM), for clients to trust.
+    pub roots: Vec<u8>,
+}
+
+impl InProcess {
+    /// How a client trusts both servers.
+    pub fn verification(&self) -> ServerVerification {
+        ServerVerification::Roots(self.roots.clone())
+    }
+
+    /// The endpoints for [`flow::walk`].
+    pub fn endpoints(&self) -> flow::Endpoints {
+        flow::Endpoints {
+            rp: self.rp_url.clone(),
+            idp: self.idp_url.clone(),
+            verification: self.verification(),
+        }
+    }
+}
+
+/// Start the IdP and the RP on `127.0.0.1` (ports chosen by the system), each serving in
+/// a background task for as long as the runtime runs.
+pub async fn start_in_process() -> Result<InProcess, Error> {
+    let idp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let rp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let idp_url = url_of(idp_listener.local_addr()?);
+    let rp_url = url_of(rp_listener.local_addr()?);
+    let idp_cert = SelfSigned::generate(&["127.0.0.1", "localhost"])?;
+    let rp_cert = SelfSigned::generate(&["127.0.0.1", "localhost"])?;
+
+    let issuer = TokenIssuer::generate(idp_url.clone())?;
+    let jwks = issuer.jwks();
+    let idp_app = idp::router(issuer, vec![registered_client(&rp_url)]);
+
+    let back_channel = Client::builder()
+        .server_verification(ServerVerification::Roots(idp_cert.cert_pem.clone()))
+        .build()?;
+    let rp_app = rp::router(
+        rp_config(&rp_url, &idp_url),
+        &jwks,
+        back_channel,
+        CookieKeys::generate()?,
+    )?;
+
+    let idp_acceptor =
+        TokenBindingAcceptor::builder(&idp_cert.cert_pem, &idp_cert.key_pem)?.build()?;
+    let rp_acceptor =
+        TokenBindingAcceptor::builder(&rp_cert.cert_pem, &rp_cert.key_pem)?.build()?;
+    tokio::spawn(async move { tokbind_tls::serve(idp_listener, idp_acceptor, idp_app).await });
+    tokio::spawn(async move { tokbind_tls::serve(rp_listener, rp_acceptor, rp_app).await });
+
+    Ok(InProcess {
+        idp_url,
+        rp_url,
+        roots: [idp_cert.cert_pem, rp_cert.cert_pem].concat(),
+    })
+}
+
+/// The RP as registered at the IdP.
+pub fn registered_client(rp_url: &str) -> idp::RegisteredClient {
+    idp::RegisteredClient {
+        client_id: CLIENT_ID.into(),
+        redirect_uri: format!("{rp_url}/callback"),
+        api_audience: API_AUDIENCE.into(),
+    }
+}
+
+/// The RP's configuration.
+pub fn rp_config(rp_url: &str, idp_url: &str) -> rp::RpConfig {
+    rp::RpConfig {
+        public_url: rp_url.into(),
+        idp_url: idp_url.into(),
+        client_id: CLIENT_ID.into(),
+        api_audience: API_AUDIENCE.into(),
+    }
+}
+
+fn url_of(addr: SocketAddr) -> String {
+    format!("https://{addr}")
+}

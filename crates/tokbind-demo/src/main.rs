@@ -1,0 +1,212 @@
+//! `tokbind-demo`: the federated sign-in demo, in one process or as separate services.
+//!
+//! ```text
+//! tokbind-demo all [--serve]                                   # both servers + the walkthrough
+//! tokbind-demo idp --listen 0.0.0.0:8443 --public-url https://idp:8443 --rp-url https://rp:8444
+//! tokbind-demo rp  --listen 0.0.0.0:8444 --public-url https://rp:8444 --idp-url https://idp:8443 --insecure
+//! tokbind-demo client --rp-url https://rp:8444 --idp-url https://idp:8443 --insecure
+//! ```
+//!
+//! As separate services each server has its own self-signed certificate, so the RP's back
+//! channel and the client run with `--insecure` (no certificate check): demo only.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::Full;
+use tokbind_client::Client;
+use tokbind_demo::{Error, flow, idp, registered_client, rp, rp_config};
+use tokbind_oauth::TokenIssuer;
+use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
+use tower_tokbind::cookie::CookieKeys;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokbind-demo",
+    about = "Federated sign-in with Token Binding: IdP, RP and a client"
+)]
+enum Role {
+    /// Start the IdP and the RP in this process and run the walkthrough against them.
+    All {
+        /// Keep both servers running afterwards (for `tokbind get`).
+        #[arg(long)]
+        serve: bool,
+    },
+    /// Run the IdP.
+    Idp {
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The IdP's URL as clients see it (its issuer identifier).
+        #[arg(long)]
+        public_url: String,
+        /// The RP's URL (its redirect URI is `<rp-url>/callback`).
+        #[arg(long)]
+        rp_url: String,
+    },
+    /// Run the RP.
+    Rp {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        public_url: String,
+        #[arg(long)]
+        idp_url: String,
+        /// Do not check the IdP's certificate on the back channel.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Run the walkthrough against running servers.
+    Client {
+        #[arg(long)]
+        rp_url: String,
+        #[arg(long)]
+        idp_url: String,
+        /// Do not check the servers' certificates.
+        #[arg(long)]
+        insecure: bool,
+    },
+}
+
+fn verification(insecure: bool) -> ServerVerification {
+    if insecure {
+        ServerVerification::InsecureAcceptAnything
+    } else {
+        ServerVerification::System
+    }
+}
+
+fn host_of(url: &str) -> Result<String, Error> {
+    let uri: http::Uri = url.parse()?;
+    Ok(uri.host().ok_or("URL without a host")?.to_string())
+}
+
+async fn serve(listen: SocketAddr, public_url: &str, app: axum::Router) -> Result<(), Error> {
+    let cert = SelfSigned::generate(&[&host_of(public_url)?, "localhost", "127.0.0.1"])?;
+    let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("listening on {public_url} ({listen})");
+    tokbind_tls::serve(listener, acceptor, app).await?;
+    Ok(())
+}
+
+/// Retry `attempt` until it succeeds or a minute has passed (the other service may still
+/// be starting).
+async fn patiently<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut last = None;
+    for _ in 0..120 {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(format!(
+        "{what}: {}",
+        last.map_or_else(String::new, |e| e.to_string())
+    )
+    .into())
+}
+
+async fn run(role: Role) -> Result<bool, Error> {
+    match role {
+        Role::All { serve } => {
+            let servers = tokbind_demo::start_in_process().await?;
+            println!("IdP on {}\nRP  on {}\n", servers.idp_url, servers.rp_url);
+            let ok = flow::walk(&servers.endpoints()).await?;
+            if serve {
+                println!(
+                    "\nserving until Ctrl-C; try: tokbind get {}/ --insecure",
+                    servers.rp_url
+                );
+                tokio::signal::ctrl_c().await?;
+            }
+            Ok(ok)
+        }
+        Role::Idp {
+            listen,
+            public_url,
+            rp_url,
+        } => {
+            let issuer = TokenIssuer::generate(public_url.clone())?;
+            serve(
+                listen,
+                &public_url,
+                idp::router(issuer, vec![registered_client(&rp_url)]),
+            )
+            .await?;
+            Ok(true)
+        }
+        Role::Rp {
+            listen,
+            public_url,
+            idp_url,
+            insecure,
+        } => {
+            let back_channel = Client::builder()
+                .server_verification(verification(insecure))
+                .build()?;
+            let jwks_url = format!("{idp_url}/jwks");
+            let jwks = patiently("fetching the IdP's keys", || async {
+                let req = http::Request::get(jwks_url.as_str()).body(Full::<Bytes>::default())?;
+                let res = back_channel.fetch(req).await?.response;
+                Ok(serde_json::from_slice::<serde_json::Value>(res.body())?)
+            })
+            .await?;
+            let app = rp::router(
+                rp_config(&public_url, &idp_url),
+                &jwks,
+                back_channel,
+                CookieKeys::generate()?,
+            )?;
+            serve(listen, &public_url, app).await?;
+            Ok(true)
+        }
+        Role::Client {
+            rp_url,
+            idp_url,
+            insecure,
+        } => {
+            let probe = Client::builder()
+                .server_verification(verification(insecure))
+                .build()?;
+            patiently("waiting for the RP", || async {
+                let req = http::Request::get(format!("{rp_url}/")).body(Full::<Bytes>::default())?;
+                probe.fetch(req).await?;
+                Ok(())
+            })
+            .await?;
+            let endpoints = flow::Endpoints {
+                rp: rp_url,
+                idp: idp_url,
+                verification: verification(insecure),
+            };
+            flow::walk(&endpoints).await
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Role::parse()).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("tokbind-demo: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

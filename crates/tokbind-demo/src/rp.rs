@@ -1,0 +1,261 @@
+//! The Token Consumer: a relying party whose session cookie, ID token and access token are
+//! all bound to the browser's Token Binding key for this site.
+//!
+//! * `/login` redirects to the IdP with `Include-Referred-Token-Binding-ID: true` and a
+//!   `referred_tb` PKCE challenge, so the IdP learns (from the signed header) the key the
+//!   browser uses here.
+//! * `/callback` exchanges the code over the RP's own Token Binding back channel, proving
+//!   `referred_tb` with the browser's provided ID on *this* request, checks the ID token's
+//!   `cnf.tbh` against that same ID (OIDC TBA §3; digest T-24), and starts a session whose
+//!   cookie is bound to it.
+//! * `/protected` needs the session; `/api/me` needs a bearer access token bound to the
+//!   caller's key; `/login/id_token` accepts an ID token presented directly (as a
+//!   `form_post` response would be) — bound, so only its rightful holder can use it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use bytes::Bytes;
+use http_body_util::Full;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokbind_client::Client;
+use tokbind_oauth::pkce;
+use tokbind_oauth::{
+    BearerClaims, BoundBearerLayer, CnfPolicy, TokenError, TokenVerifier, random_token,
+};
+use tokbind_proto::ProvenKey;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+use tower_tokbind::cookie::{BoundCookieLayer, CookieKeys};
+use tower_tokbind::include_referred::IncludeReferredLayer;
+use tower_tokbind::{ProvidedBinding, TokenBindingLayer};
+
+/// The RP's session cookie name.
+pub const SESSION_COOKIE: &str = "rp_session";
+
+/// Where the RP lives and whom it trusts.
+#[derive(Debug, Clone)]
+pub struct RpConfig {
+    /// The RP's public base URL, e.g. `https://127.0.0.1:8444`.
+    pub public_url: String,
+    /// The IdP's base URL (its issuer identifier).
+    pub idp_url: String,
+    /// This RP's `client_id` at the IdP.
+    pub client_id: String,
+    /// The audience of access tokens for this RP's API.
+    pub api_audience: String,
+}
+
+impl RpConfig {
+    /// The registered redirect URI.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/callback", self.public_url)
+    }
+}
+
+struct Rp {
+    config: RpConfig,
+    id_tokens: TokenVerifier,
+    back_channel: Client,
+    pending: Mutex<HashMap<String, String>>,
+}
+
+/// The RP's routes: `idp_jwks` are the IdP's signing keys, `back_channel` the Token
+/// Binding client the RP uses to call the IdP, `cookie_keys` the MAC keys for the session
+/// cookie.
+pub fn router(
+    config: RpConfig,
+    idp_jwks: &Value,
+    back_channel: Client,
+    cookie_keys: CookieKeys,
+) -> Result<Router, TokenError> {
+    let id_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.client_id)?;
+    let api_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.api_audience)?;
+    let idp_origin = config.idp_url.clone();
+    let state = Arc::new(Rp {
+        config,
+        id_tokens,
+        back_channel,
+        pending: Mutex::default(),
+    });
+    let api = Router::new()
+        .route("/api/me", get(api_me))
+        .route_layer(BoundBearerLayer::new(api_tokens).policy(CnfPolicy::Required));
+    let sessions = SessionManagerLayer::new(MemoryStore::default())
+        .with_name(SESSION_COOKIE)
+        .with_secure(true)
+        .with_same_site(SameSite::Lax);
+    Ok(Router::new()
+        .route(
+            "/",
+            get(|| async { "relying party: GET /login to sign in\n" }),
+        )
+        .route("/login", get(login))
+        .route("/callback", get(callback))
+        .route("/protected", get(protected))
+        .route("/login/id_token", get(id_token_login))
+        .with_state(state)
+        .merge(api)
+        .layer(sessions)
+        .layer(BoundCookieLayer::new(cookie_keys).only([SESSION_COOKIE]))
+        .layer(IncludeReferredLayer::for_redirects_to([idp_origin]))
+        .layer(TokenBindingLayer::new()))
+}
+
+fn problem(status: StatusCode, reason: &str, detail: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"reason": reason, "detail": detail.into()})),
+    )
+        .into_response()
+}
+
+async fn login(State(rp): State<Arc<Rp>>) -> Redirect {
+    let (state, nonce) = (random_token(), random_token());
+    rp.pending
+        .lock()
+        .expect("lock")
+        .insert(state.clone(), nonce.clone());
+    let mut url =
+        url::Url::parse(&format!("{}/authorize", rp.config.idp_url)).expect("valid IdP URL");
+    url.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", rp.config.client_id.as_str()),
+        ("redirect_uri", rp.config.redirect_uri().as_str()),
+        ("state", state.as_str()),
+        ("nonce", nonce.as_str()),
+        ("code_challenge_method", pkce::REFERRED_TB),
+        ("code_challenge", pkce::REFERRED_TB),
+    ]);
+    Redirect::to(url.as_str())
+}
+
+#[derive(Deserialize)]
+struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+async fn callback(
+    State(rp): State<Arc<Rp>>,
+    session: Session,
+    provided: Option<ProvidedBinding>,
+    Query(p): Query<CallbackParams>,
+) -> Response {
+    let nonce = p
+        .state
+        .as_deref()
+        .and_then(|s| rp.pending.lock().expect("lock").remove(s));
+    let (Some(nonce), Some(code)) = (nonce, p.code) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            p.error.as_deref().unwrap_or("invalid_state"),
+            "unknown or used sign-in attempt",
+        );
+    };
+    let Some(ProvidedBinding(browser)) = provided else {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "token_binding_missing",
+            "sign-in requires Token Binding",
+        );
+    };
+    // Back channel: the code exchange proves referred_tb with the browser's ID on *this* request.
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("code", &code)
+        .append_pair("redirect_uri", &rp.config.redirect_uri())
+        .append_pair("client_id", &rp.config.client_id)
+        .append_pair("code_verifier", &pkce::referred_tb_verifier(&browser))
+        .finish();
+    let request = http::Request::post(format!("{}/token", rp.config.idp_url))
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(Full::new(Bytes::from(form)))
+        .expect("valid request");
+    let tokens: Value = match rp.back_channel.fetch(request).await {
+        Ok(f) if f.response.status().is_success() => {
+            serde_json::from_slice(f.response.body()).unwrap_or_default()
+        }
+        Ok(f) => {
+            let body: Value = serde_json::from_slice(f.response.body()).unwrap_or_default();
+            let error = body["error"].as_str().unwrap_or("token_error").to_string();
+            return problem(
+                StatusCode::UNAUTHORIZED,
+                &error,
+                body["error_description"].as_str().unwrap_or_default(),
+            );
+        }
+        Err(e) => return problem(StatusCode::BAD_GATEWAY, "idp_unreachable", e.to_string()),
+    };
+    let id_token = tokens["id_token"].as_str().unwrap_or_default();
+    let claims =
+        match rp
+            .id_tokens
+            .verify_id_token(id_token, &nonce, Some(&browser), CnfPolicy::Required)
+        {
+            Ok(c) => c,
+            Err(e) => return problem(StatusCode::UNAUTHORIZED, e.reason(), e.to_string()),
+        };
+    let stored = async {
+        session.cycle_id().await?;
+        session.insert("user", &claims.sub).await?;
+        session.insert("id_token", id_token).await?;
+        session
+            .insert(
+                "access_token",
+                tokens["access_token"].as_str().unwrap_or_default(),
+            )
+            .await
+    };
+    if let Err(e) = stored.await {
+        return problem(StatusCode::INTERNAL_SERVER_ERROR, "session", e.to_string());
+    }
+    Redirect::to("/protected").into_response()
+}
+
+/// The signed-in page. It shows the session's tokens so the demo can play the thief.
+async fn protected(session: Session) -> Response {
+    match session.get::<String>("user").await {
+        Ok(Some(user)) => Json(json!({
+            "user": user,
+            "id_token": session.get::<String>("id_token").await.ok().flatten(),
+            "access_token": session.get::<String>("access_token").await.ok().flatten(),
+        }))
+        .into_response(),
+        _ => problem(StatusCode::UNAUTHORIZED, "no_session", "sign in at /login"),
+    }
+}
+
+#[derive(Deserialize)]
+struct IdTokenParams {
+    id_token: String,
+}
+
+async fn id_token_login(
+    State(rp): State<Arc<Rp>>,
+    proven: Option<Extension<ProvenKey>>,
+    Query(p): Query<IdTokenParams>,
+) -> Response {
+    match rp.id_tokens.verify(
+        &p.id_token,
+        proven.as_ref().map(|e| &e.0),
+        CnfPolicy::Required,
+    ) {
+        Ok(claims) => Json(json!({"user": claims.sub})).into_response(),
+        Err(e) => problem(StatusCode::UNAUTHORIZED, e.reason(), e.to_string()),
+    }
+}
+
+async fn api_me(Extension(BearerClaims(claims)): Extension<BearerClaims>) -> Json<Value> {
+    Json(json!({"user": claims.sub, "bound": claims.cnf.as_ref().is_some_and(|c| c.is_bound())}))
+}
