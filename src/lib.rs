@@ -8,7 +8,8 @@
 //! | protocol core (sans-IO): codec, signatures, validation, negotiation logic | [`proto`] (`tokbind-proto`) | RFC 8471, RFC 8472, RFC 8473 §2 |
 //! | TLS: OpenSSL listener and connector negotiating `token_binding`, EKM, serve helper | [`tls`] (`tokbind-tls`) | RFC 8472, draft-ietf-tokbind-tls13 |
 //! | Tower/axum layer verifying `Sec-Token-Binding`, extractors, rejections | [`tower`] (`tower-tokbind`) | RFC 8473 |
-//! | HTTPS client that signs `Sec-Token-Binding` | [`client`] (`tokbind-client`) | RFC 8473 §2 |
+//! | HTTPS client that signs `Sec-Token-Binding`, follows redirects with referred bindings | [`client`] (`tokbind-client`) | RFC 8473 §2, §5 |
+//! | OAuth/OIDC: `cnf.tbh`, PKCE, bound JWTs and grants, resource-server layer | [`oauth`] (`tokbind-oauth`) | OAuth TB -08, OIDC TBA 04 |
 //!
 //! ```
 //! use tokbind::proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey};
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub use tokbind_client as client;
+pub use tokbind_oauth as oauth;
 pub use tokbind_proto as proto;
 pub use tokbind_tls as tls;
 pub use tower_tokbind as tower;

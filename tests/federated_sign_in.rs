@@ -189,6 +189,31 @@ async fn refresh_tokens_are_bound_to_the_token_request_key() {
     );
     assert_eq!(again["error"], "invalid_grant");
 
+    // Introspection (RFC 7662 with cnf): the access token is active; garbage is not.
+    let at = tokens["access_token"].as_str().unwrap();
+    let active = json(
+        &rp.fetch(form(&format!("{idp_url}/introspect"), &[("token", at)]))
+            .await
+            .unwrap()
+            .response,
+    );
+    assert_eq!(active["active"], true);
+    assert_eq!(active["sub"], "alice");
+    assert!(
+        active.get("cnf").is_none(),
+        "unbound: the authorization request had no referred binding"
+    );
+    let inactive = json(
+        &rp.fetch(form(
+            &format!("{idp_url}/introspect"),
+            &[("token", "garbage")],
+        ))
+        .await
+        .unwrap()
+        .response,
+    );
+    assert_eq!(inactive, serde_json::json!({"active": false}));
+
     // Discovery advertises the Token Binding members.
     let meta = json(
         &rp.fetch(get(&format!("{idp_url}/.well-known/openid-configuration")))

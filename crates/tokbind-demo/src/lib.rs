@@ -6,6 +6,7 @@
 //! binary that `docker-compose.yml` runs. Not published: it is the reference wiring, to
 //! read and copy.
 
+pub mod cli;
 pub mod flow;
 pub mod idp;
 pub mod rp;

@@ -15,60 +15,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
-use clap::Parser;
+use clap::Parser as _;
 use http_body_util::Full;
 use tokbind_client::Client;
+use tokbind_demo::cli::Role;
 use tokbind_demo::{Error, flow, idp, registered_client, rp, rp_config};
 use tokbind_oauth::TokenIssuer;
 use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
 use tower_tokbind::cookie::CookieKeys;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "tokbind-demo",
-    about = "Federated sign-in with Token Binding: IdP, RP and a client"
-)]
-enum Role {
-    /// Start the IdP and the RP in this process and run the walkthrough against them.
-    All {
-        /// Keep both servers running afterwards (for `tokbind get`).
-        #[arg(long)]
-        serve: bool,
-    },
-    /// Run the IdP.
-    Idp {
-        #[arg(long)]
-        listen: SocketAddr,
-        /// The IdP's URL as clients see it (its issuer identifier).
-        #[arg(long)]
-        public_url: String,
-        /// The RP's URL (its redirect URI is `<rp-url>/callback`).
-        #[arg(long)]
-        rp_url: String,
-    },
-    /// Run the RP.
-    Rp {
-        #[arg(long)]
-        listen: SocketAddr,
-        #[arg(long)]
-        public_url: String,
-        #[arg(long)]
-        idp_url: String,
-        /// Do not check the IdP's certificate on the back channel.
-        #[arg(long)]
-        insecure: bool,
-    },
-    /// Run the walkthrough against running servers.
-    Client {
-        #[arg(long)]
-        rp_url: String,
-        #[arg(long)]
-        idp_url: String,
-        /// Do not check the servers' certificates.
-        #[arg(long)]
-        insecure: bool,
-    },
-}
 
 fn verification(insecure: bool) -> ServerVerification {
     if insecure {

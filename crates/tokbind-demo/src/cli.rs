@@ -1,0 +1,60 @@
+//! The `tokbind-demo` command line (here so that tests can check `docker-compose.yml`
+//! against it).
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// What to run.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokbind-demo",
+    about = "Federated sign-in with Token Binding: IdP, RP and a client"
+)]
+pub enum Role {
+    /// Start the IdP and the RP in this process and run the walkthrough against them.
+    All {
+        /// Keep both servers running afterwards (for `tokbind get`).
+        #[arg(long)]
+        serve: bool,
+    },
+    /// Run the IdP.
+    Idp {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The IdP's URL as clients see it (its issuer identifier).
+        #[arg(long)]
+        public_url: String,
+        /// The RP's URL (its redirect URI is `<rp-url>/callback`).
+        #[arg(long)]
+        rp_url: String,
+    },
+    /// Run the RP.
+    Rp {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The RP's URL as clients see it.
+        #[arg(long)]
+        public_url: String,
+        /// The IdP's URL (its issuer identifier).
+        #[arg(long)]
+        idp_url: String,
+        /// Do not check the IdP's certificate on the back channel.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Run the walkthrough against running servers.
+    Client {
+        /// The RP's URL.
+        #[arg(long)]
+        rp_url: String,
+        /// The IdP's URL.
+        #[arg(long)]
+        idp_url: String,
+        /// Do not check the servers' certificates.
+        #[arg(long)]
+        insecure: bool,
+    },
+}

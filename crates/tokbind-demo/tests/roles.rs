@@ -1,0 +1,102 @@
+//! The three docker-compose roles as separate processes on loopback: what `docker compose
+//! up` runs, minus Docker (which the build machines do not have).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn demo(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tokbind-demo"));
+    c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+#[test]
+fn idp_rp_and_client_as_separate_processes() {
+    let (idp_port, rp_port) = (free_port(), free_port());
+    let idp_url = format!("https://127.0.0.1:{idp_port}");
+    let rp_url = format!("https://127.0.0.1:{rp_port}");
+    let (idp_listen, rp_listen) = (
+        format!("127.0.0.1:{idp_port}"),
+        format!("127.0.0.1:{rp_port}"),
+    );
+    let _idp = Killed(
+        demo(&[
+            "idp",
+            "--listen",
+            &idp_listen,
+            "--public-url",
+            &idp_url,
+            "--rp-url",
+            &rp_url,
+        ])
+        .spawn()
+        .unwrap(),
+    );
+    let _rp = Killed(
+        demo(&[
+            "rp",
+            "--listen",
+            &rp_listen,
+            "--public-url",
+            &rp_url,
+            "--idp-url",
+            &idp_url,
+            "--insecure",
+        ])
+        .spawn()
+        .unwrap(),
+    );
+    let mut client = demo(&[
+        "client",
+        "--rp-url",
+        &rp_url,
+        "--idp-url",
+        &idp_url,
+        "--insecure",
+    ])
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = client.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the client did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = client.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("every step behaved as expected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[ ok ] stolen ID token: 401 binding_mismatch"),
+        "{stdout}"
+    );
+}
