@@ -5,6 +5,7 @@
 //! tokbind verify --ekm <HEX|BASE64URL> --negotiated <KEY_PARAMETERS> <HEADER_VALUE>
 //! tokbind serve [--listen ADDR] [--cert PEM --key PEM] [--key-parameters LIST] [--tls13-token-binding]
 //! tokbind get <URL> [--key-parameters LIST] [--insecure | --cacert PEM]
+//! tokbind proxy --upstream http://HOST:PORT [--listen ADDR] [--cert PEM --key PEM] [--key-parameters LIST]
 //! ```
 //!
 //! Exit status: 0 success, 1 the input is malformed or would be rejected by a server (or,
@@ -14,6 +15,7 @@
 mod get;
 mod input;
 mod json;
+mod proxy;
 mod serve;
 
 use std::process::ExitCode;
@@ -62,6 +64,11 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Fetch a URL with the Token Binding client and print the response body.
     Get(get::GetArgs),
+    /// Terminate Token Binding TLS in front of an HTTP backend and forward the verified
+    /// Token Binding IDs to it (draft-ietf-tokbind-ttrp-09).
+    ///
+    /// The first line on stdout is `listening on https://ADDR:PORT`.
+    Proxy(proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
@@ -111,6 +118,9 @@ fn run(command: Command) -> Result<String, Failure> {
             .block_on(serve::run(args))
             .map(|()| String::new()),
         Command::Get(args) => runtime()?.block_on(get::run(args)).map(|()| String::new()),
+        Command::Proxy(args) => runtime()?
+            .block_on(proxy::run(args))
+            .map(|()| String::new()),
         Command::Decode { header_value } => {
             let value = input::header_value(&header_value).map_err(Failure::Usage)?;
             let bytes = tokbind_proto::base64url::decode(value.as_bytes())

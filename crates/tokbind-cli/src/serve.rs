@@ -76,7 +76,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Rejected(format!("server failed: {e}")))
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read(path: &PathBuf) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
 }
 

@@ -59,6 +59,7 @@ pub mod include_referred;
 mod layer;
 mod rejection;
 mod service;
+pub mod ttrp;
 
 pub use extract::{
     MissingTokenBinding, ProvidedBinding, ReferredBinding, TokenBindingState, VerifiedTokenBinding,

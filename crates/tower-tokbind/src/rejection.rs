@@ -44,6 +44,9 @@ pub enum RejectionKind {
     MissingHeader,
     /// The connection did not negotiate Token Binding and the layer requires it.
     TokenBindingRequired,
+    /// A trusted proxy forwarded Token Binding headers that do not decode
+    /// (draft-ietf-tokbind-ttrp §2.1: base64url IDs, `hextype.id` lists, one of each).
+    MalformedForwardedHeader,
     /// The request carries no connection information: the server is not run with a
     /// Token Binding TLS listener (a deployment error, answered with 500).
     MissingConnectionInfo,
@@ -68,6 +71,7 @@ impl RejectionKind {
             Self::NotNegotiated => "not_negotiated",
             Self::MissingHeader => "missing_header",
             Self::TokenBindingRequired => "token_binding_required",
+            Self::MalformedForwardedHeader => "malformed_forwarded_header",
             Self::MissingConnectionInfo => "missing_connection_info",
         }
     }

@@ -1,0 +1,401 @@
+//! Behind a TLS-terminating reverse proxy (draft-ietf-tokbind-ttrp-09).
+//!
+//! A proxy that terminates TLS is the only party that knows the EKM, so it verifies the
+//! Token Binding message and forwards the established IDs in request headers:
+//!
+//! | header | value |
+//! |---|---|
+//! | `Sec-Provided-Token-Binding-ID` | base64url of the provided TBID |
+//! | `Sec-Referred-Token-Binding-ID` | base64url of the referred TBID, if any |
+//! | `Sec-Other-Token-Binding-ID` | `hextype.b64tbid` for each other verified binding, comma-separated |
+//!
+//! [`ForwardedTokenBindingLayer`] is the backend's side. From a configured trusted hop
+//! (by peer address or CIDR) it decodes these headers — strictly — into the same request
+//! extensions that [`TokenBindingLayer`](crate::TokenBindingLayer) produces, so handlers,
+//! [`BoundCookieLayer`](crate::cookie::BoundCookieLayer) and token checks work unchanged.
+//! From anyone else it removes them, and it always removes a `Sec-Token-Binding` header
+//! (the backend has no EKM to check it against) and the draft-era
+//! `Provided-`/`Referred-Token-Binding-ID` and `Sec-Token-Binding-Context` headers.
+//!
+//! The peer address is read from axum's `ConnectInfo<SocketAddr>`: serve the app with
+//! `into_make_service_with_connect_info::<SocketAddr>()`. Without it every request is
+//! treated as untrusted. The link from the proxy must be protected (a closed network or
+//! mTLS, draft §4): anyone who can connect from a trusted address can assert any ID.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower_tokbind::ProvidedBinding;
+//! use tower_tokbind::ttrp::ForwardedTokenBindingLayer;
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|ProvidedBinding(id): ProvidedBinding| async move { id.tbh().to_string() }))
+//!     .layer(ForwardedTokenBindingLayer::trusting(["10.0.0.5/32"]).expect("valid CIDR"));
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, Request, Response};
+use http_body_util::{Either, Full};
+use ipnet::IpNet;
+use tokbind_proto::{ProvenKey, TokenBindingId, TokenBindingType, VerifiedBindings};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::extract::TokenBindingState;
+use crate::future::ResponseFuture;
+use crate::rejection::{RejectionKind, TokenBindingRejection};
+
+/// `Sec-Provided-Token-Binding-ID`.
+pub const SEC_PROVIDED_TOKEN_BINDING_ID: HeaderName =
+    HeaderName::from_static("sec-provided-token-binding-id");
+/// `Sec-Referred-Token-Binding-ID`.
+pub const SEC_REFERRED_TOKEN_BINDING_ID: HeaderName =
+    HeaderName::from_static("sec-referred-token-binding-id");
+/// `Sec-Other-Token-Binding-ID`.
+pub const SEC_OTHER_TOKEN_BINDING_ID: HeaderName =
+    HeaderName::from_static("sec-other-token-binding-id");
+
+/// Every header that carries Token Binding state into a backend, current or historic.
+/// A proxy removes all of them from what clients send; a backend removes all of them from
+/// untrusted peers.
+pub const FORWARDING_HEADERS: [&str; 8] = [
+    "sec-provided-token-binding-id",
+    "sec-referred-token-binding-id",
+    "sec-other-token-binding-id",
+    "sec-token-binding-context",
+    "token-binding-context",
+    "provided-token-binding-id",
+    "referred-token-binding-id",
+    "sec-token-binding",
+];
+
+/// Remove every [`FORWARDING_HEADERS`] entry from `headers`.
+pub fn strip_forwarding_headers(headers: &mut HeaderMap) {
+    for name in FORWARDING_HEADERS {
+        headers.remove(name);
+    }
+}
+
+/// What a trusted proxy forwarded, decoded.
+pub fn decode_forwarded(
+    headers: &HeaderMap,
+) -> Result<Option<VerifiedBindings>, TokenBindingRejection> {
+    let single = |name: &HeaderName| -> Result<Option<TokenBindingId>, TokenBindingRejection> {
+        let mut values = headers.get_all(name).iter();
+        let (first, second) = (values.next(), values.next());
+        if second.is_some() {
+            return Err(malformed(format!("{name} appears more than once")));
+        }
+        first
+            .map(|v| {
+                let text = v
+                    .to_str()
+                    .map_err(|_| malformed(format!("{name} is not text")))?;
+                TokenBindingId::from_base64url(text).map_err(|e| malformed(format!("{name}: {e}")))
+            })
+            .transpose()
+    };
+    let provided = single(&SEC_PROVIDED_TOKEN_BINDING_ID)?;
+    let referred = single(&SEC_REFERRED_TOKEN_BINDING_ID)?;
+    let mut others = Vec::new();
+    for value in headers.get_all(&SEC_OTHER_TOKEN_BINDING_ID) {
+        let text = value
+            .to_str()
+            .map_err(|_| malformed("Sec-Other-Token-Binding-ID is not text".into()))?;
+        for item in text.split(',').map(str::trim) {
+            others.push(decode_other(item)?);
+        }
+    }
+    match provided {
+        Some(provided) => Ok(Some(VerifiedBindings {
+            provided,
+            referred,
+            others,
+            unverified: Vec::new(),
+        })),
+        None if referred.is_none() && others.is_empty() => Ok(None),
+        None => Err(malformed(
+            "referred or other Token Binding IDs without a provided one".into(),
+        )),
+    }
+}
+
+/// One `EncodedTokenBindingType "." EncodedTokenBindingID`: 1–2 hex digits, any case
+/// (`b`, `B` and `0b` are all type 11; digest T-14).
+fn decode_other(item: &str) -> Result<(TokenBindingType, TokenBindingId), TokenBindingRejection> {
+    let bad = || {
+        malformed(format!(
+            "Sec-Other-Token-Binding-ID item {item:?} is not hextype.base64url"
+        ))
+    };
+    let (ty, id) = item.split_once('.').ok_or_else(bad)?;
+    if ty.is_empty() || ty.len() > 2 || !ty.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let ty = u8::from_str_radix(ty, 16).map_err(|_| bad())?;
+    let id = TokenBindingId::from_base64url(id)
+        .map_err(|e| malformed(format!("Sec-Other-Token-Binding-ID: {e}")))?;
+    Ok((TokenBindingType::from(ty), id))
+}
+
+/// The `Sec-Other-Token-Binding-ID` value for `others` (what a proxy sends).
+pub fn encode_others(others: &[(TokenBindingType, TokenBindingId)]) -> Option<String> {
+    (!others.is_empty()).then(|| {
+        others
+            .iter()
+            .map(|(t, id)| format!("{:x}.{}", u8::from(*t), id.to_base64url()))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+fn malformed(detail: String) -> TokenBindingRejection {
+    TokenBindingRejection::new(RejectionKind::MalformedForwardedHeader, detail)
+}
+
+/// Accepts Token Binding IDs forwarded by trusted TLS-terminating proxies; strips them
+/// from everyone else. See the [module docs](self).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ForwardedTokenBindingLayer {
+    trusted: Arc<Vec<IpNet>>,
+}
+
+/// A trusted-hop entry is neither an IP address nor a CIDR block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidTrustedHop(pub String);
+
+impl std::error::Error for InvalidTrustedHop {}
+
+impl std::fmt::Display for InvalidTrustedHop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not an IP address or CIDR block: {:?}", self.0)
+    }
+}
+
+impl ForwardedTokenBindingLayer {
+    /// Trust these proxies: IP addresses (`10.0.0.5`) or CIDR blocks (`10.0.0.0/24`).
+    pub fn trusting<I, S>(hops: I) -> Result<Self, InvalidTrustedHop>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let trusted = hops
+            .into_iter()
+            .map(|h| {
+                let h = h.as_ref().trim();
+                h.parse::<IpNet>()
+                    .or_else(|_| h.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| InvalidTrustedHop(h.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            trusted: Arc::new(trusted),
+        })
+    }
+
+    fn trusts<B>(&self, req: &Request<B>) -> bool {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        // An IPv4 peer may show up as an IPv4-mapped IPv6 address on a dual-stack socket.
+        let peer = peer.map(|ip| match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        });
+        peer.is_some_and(|ip| self.trusted.iter().any(|net| net.contains(&ip)))
+    }
+}
+
+impl<S> Layer<S> for ForwardedTokenBindingLayer {
+    type Service = ForwardedTokenBinding<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ForwardedTokenBinding {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`ForwardedTokenBindingLayer`].
+#[derive(Debug, Clone)]
+pub struct ForwardedTokenBinding<S> {
+    inner: S,
+    layer: ForwardedTokenBindingLayer,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ForwardedTokenBinding<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<Either<ResBody, Full<Bytes>>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let forwarded = if self.layer.trusts(&req) {
+            match decode_forwarded(req.headers()) {
+                Ok(f) => f,
+                Err(rejection) => {
+                    tracing::warn!(
+                        detail = rejection.detail(),
+                        "malformed Token Binding headers from a trusted proxy"
+                    );
+                    return ResponseFuture::rejected(rejection.to_response());
+                }
+            }
+        } else {
+            if FORWARDING_HEADERS
+                .iter()
+                .any(|h| req.headers().contains_key(*h))
+            {
+                tracing::debug!("Token Binding forwarding headers from an untrusted peer removed");
+            }
+            None
+        };
+        strip_forwarding_headers(req.headers_mut());
+        let state = match forwarded {
+            Some(v) => {
+                req.extensions_mut()
+                    .insert(ProvenKey::token_binding(&v.provided));
+                TokenBindingState::Verified(Arc::new(v))
+            }
+            None => TokenBindingState::NotNegotiated,
+        };
+        req.extensions_mut().insert(state);
+        ResponseFuture::inner(self.inner.call(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    // draft-ietf-tokbind-ttrp-09 §2.4.1–§2.4.3, exact header values.
+    const P1: &str = "AgBBQKzyIrmcY_YCtHVoSHBut69vrGfFdy1_YKTZfFJv6BjrZsKD9b9FRzSBxDs1twTqnAS71M1RBumuihhI9xqxXKk";
+    const P2: &str = "AgBBQCfsI1D1sTq5mvT_2H_dihNIvuHJCHGjHPJchPavNbGrOo26-2JgT_IsbvZd4daDFbirYBIwJ-TK1rh8FzrC-ps";
+    const P3: &str = "AgBBQA35hcCjI5GEHLLAZ0i2l2ZvQe-bSPAP7jovkZJM4wYHgmmXNd1aRpnQmXK9ghUmrdtS6p_e2uSlMXIVKOIwgys";
+    const O1: &str = "AgBBQEevBm3SEMqx6pKKyRdLHpGCb3_IldN6GxsW2lm6gBCXrbGMaawenNzMeSgxwRmY7BW3hVuV3nPxGsV9B8N0Zic";
+    const O2: &str = "AgBBQIOq3qbrcHLxvWW-E36f06xBOGguibMqkyJxJkbBHXrqOmWFuSOsWwfN02rMsUUSEJP2zSletxuk4exmelFKSaE";
+
+    #[test]
+    fn ttrp_09_examples_decode_to_the_vectors_tbids() {
+        let v = decode_forwarded(&headers(&[("sec-provided-token-binding-id", P1)]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.provided.to_base64url(), P1);
+        assert_eq!(
+            v.provided.tbh().to_string(),
+            "suMuxh_IlrP-Zrj33LuQOQ5rX039cmBe-wt2df3BrUQ"
+        );
+        assert!(v.referred.is_none());
+
+        let v = decode_forwarded(&headers(&[
+            ("sec-provided-token-binding-id", P2),
+            ("sec-referred-token-binding-id", P1),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(v.provided.to_base64url(), P2);
+        assert_eq!(v.referred.unwrap().to_base64url(), P1);
+
+        let other = format!("4d.{O1},B.{O2}");
+        let v = decode_forwarded(&headers(&[
+            ("sec-provided-token-binding-id", P3),
+            ("sec-other-token-binding-id", &other),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(v.others.len(), 2);
+        assert_eq!(
+            v.others[0],
+            (
+                TokenBindingType::Unknown(0x4d),
+                TokenBindingId::from_base64url(O1).unwrap()
+            )
+        );
+        assert_eq!(
+            v.others[1],
+            (
+                TokenBindingType::Unknown(11),
+                TokenBindingId::from_base64url(O2).unwrap()
+            )
+        );
+        // And a proxy encodes them back (lower-case hex, which any case decodes).
+        assert_eq!(encode_others(&v.others).unwrap(), format!("4d.{O1},b.{O2}"));
+        assert_eq!(
+            decode_other(&format!("0b.{O2}")).unwrap().0,
+            TokenBindingType::Unknown(11)
+        );
+    }
+
+    #[test]
+    fn forwarded_headers_are_decoded_strictly() {
+        for bad in [
+            vec![("sec-provided-token-binding-id", "not base64!")],
+            vec![("sec-provided-token-binding-id", &format!("{P1}="))],
+            vec![("sec-provided-token-binding-id", &P1[..40])],
+            vec![
+                ("sec-provided-token-binding-id", P1),
+                ("sec-provided-token-binding-id", P2),
+            ],
+            vec![("sec-provided-token-binding-id", &format!("{P1},{P2}"))],
+            vec![("sec-referred-token-binding-id", P1)],
+            vec![
+                ("sec-provided-token-binding-id", P1),
+                ("sec-other-token-binding-id", &format!("4d{O1}")),
+            ],
+            vec![
+                ("sec-provided-token-binding-id", P1),
+                ("sec-other-token-binding-id", &format!("123.{O1}")),
+            ],
+            vec![
+                ("sec-provided-token-binding-id", P1),
+                ("sec-other-token-binding-id", &format!("zz.{O1}")),
+            ],
+            vec![
+                ("sec-provided-token-binding-id", P1),
+                ("sec-other-token-binding-id", "."),
+            ],
+        ] {
+            let h = headers(&bad);
+            let err = decode_forwarded(&h).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                RejectionKind::MalformedForwardedHeader,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(decode_forwarded(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn trusted_hops_parse() {
+        assert!(ForwardedTokenBindingLayer::trusting(["10.0.0.0/8", "::1", "127.0.0.1"]).is_ok());
+        assert_eq!(
+            ForwardedTokenBindingLayer::trusting(["proxy.local"]).unwrap_err(),
+            InvalidTrustedHop("proxy.local".into())
+        );
+    }
+}
