@@ -12,7 +12,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use common::*;
 use http::Response;
-use tokbind::client::{Client, KeyStore};
+use tokbind::client::{Client, KeyStore, MemoryKeyStore};
 use tokbind::tls::ServerVerification;
 use tokbind::tower::TokenBindingLayer;
 use tokbind::tower::cookie::{
@@ -102,8 +102,12 @@ fn layer() -> BoundCookieLayer {
     BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["id"])
 }
 
+fn fresh_keys() -> Arc<dyn KeyStore> {
+    Arc::new(MemoryKeyStore::default())
+}
+
 /// A client with its own key store (its own Token Binding keys).
-fn client(server: &Server, keys: Arc<KeyStore>) -> Client {
+fn client(server: &Server, keys: Arc<dyn KeyStore>) -> Client {
     Client::builder()
         .server_verification(ServerVerification::Roots(server.cert.cert_pem.clone()))
         .keys(keys)
@@ -124,7 +128,7 @@ async fn send(
 #[tokio::test]
 async fn bound_cookie_works_on_a_new_connection_with_the_same_key() {
     let Setup { server, stats } = setup(layer()).await;
-    let alice = client(&server, Arc::default());
+    let alice = client(&server, fresh_keys());
     let res = send(&server, &alice, "/login", None).await;
     let id = bound_id(&res);
     assert!(id.starts_with("s3cr3t-session~tb1."), "{id}");
@@ -138,11 +142,11 @@ async fn bound_cookie_works_on_a_new_connection_with_the_same_key() {
 #[tokio::test]
 async fn stolen_tampered_and_unbound_cookies_are_dropped() {
     let Setup { server, stats } = setup(layer()).await;
-    let alice = client(&server, Arc::default());
+    let alice = client(&server, fresh_keys());
     let id = bound_id(&send(&server, &alice, "/login", None).await);
 
     // Mallory has the cookie but not Alice's key.
-    let mallory = client(&server, Arc::default());
+    let mallory = client(&server, fresh_keys());
     let res = send(&server, &mallory, "/echo", Some(&format!("id={id}"))).await;
     assert_eq!(body(&res), "", "stolen cookie removed before the handler");
     assert_eq!(stats.dropped_count(DropReason::Mismatch), 1);
@@ -172,7 +176,7 @@ async fn stolen_tampered_and_unbound_cookies_are_dropped() {
 #[tokio::test]
 async fn only_configured_cookies_are_touched() {
     let Setup { server, .. } = setup(layer()).await;
-    let alice = client(&server, Arc::default());
+    let alice = client(&server, fresh_keys());
     let login = send(&server, &alice, "/login", None).await;
     let id = bound_id(&login);
     let res = send(
@@ -191,7 +195,7 @@ async fn only_configured_cookies_are_touched() {
 #[tokio::test]
 async fn set_cookie_attributes_are_preserved_and_secure_is_forced() {
     let Setup { server, .. } = setup(layer()).await;
-    let alice = client(&server, Arc::default());
+    let alice = client(&server, fresh_keys());
     let res = send(&server, &alice, "/login", None).await;
     let cookies = set_cookies(&res);
     let id = cookies.iter().find(|c| c.starts_with("id=")).unwrap();
@@ -217,7 +221,7 @@ async fn key_rotation_old_key_verifies_new_key_signs() {
     let (old, new) = ([0x11u8; 32], [0x22u8; 32]);
     let with_keys = |k: CookieKeys| app(BoundCookieLayer::new(k).only(["id"]));
     // Alice keeps her Token Binding key (per origin) across the server's redeploys.
-    let alice_keys = Arc::new(KeyStore::default());
+    let alice_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
 
     let v1 = start_app(|b| b, with_keys(CookieKeys::new(&old).unwrap())).await;
     let addr = v1.addr;
@@ -266,7 +270,7 @@ fn plain_client(server: &Server) -> Client {
 #[tokio::test]
 async fn without_token_binding_cookies_are_refused_by_default() {
     let Setup { server, stats } = setup(layer()).await;
-    let alice = client(&server, Arc::default());
+    let alice = client(&server, fresh_keys());
     let id = bound_id(&send(&server, &alice, "/login", None).await);
 
     let plain = plain_client(&server);
@@ -291,7 +295,7 @@ async fn opt_in_issues_unbound_cookies_that_cannot_be_downgraded_into() {
 
     // Token Binding clients still get bound cookies, and theirs cannot be used without the
     // key — neither as they are nor with the binding stripped or relabelled as unbound.
-    let alice = client(&server, Arc::default());
+    let alice = client(&server, fresh_keys());
     let bound = bound_id(&send(&server, &alice, "/login", None).await);
     assert!(bound.contains("~tb1."));
     let relabelled = bound.replace("~tb1.", "~tb0.");
@@ -305,4 +309,29 @@ async fn opt_in_issues_unbound_cookies_that_cannot_be_downgraded_into() {
     assert_eq!(stats.dropped_count(DropReason::NoProof), 1);
     assert_eq!(stats.dropped_count(DropReason::Unbound), 2);
     assert_eq!(stats.dropped_count(DropReason::Mismatch), 1);
+}
+
+#[tokio::test]
+async fn resetting_the_key_voids_the_bound_cookie() {
+    // RFC 8473 §8.2: after a key reset the client presents a new Token Binding ID, and
+    // everything bound to the old one stops working.
+    let Setup { server, stats } = setup(layer()).await;
+    let keys = fresh_keys();
+    let alice = client(&server, Arc::clone(&keys));
+    let id = bound_id(&send(&server, &alice, "/login", None).await);
+    assert_eq!(
+        body(&send(&server, &alice, "/echo", Some(&format!("id={id}"))).await),
+        "id=s3cr3t-session"
+    );
+    let before = keys.list().unwrap();
+    assert_eq!(keys.reset(Some("127.0.0.1")).unwrap(), 1);
+    assert_eq!(
+        body(&send(&server, &alice, "/echo", Some(&format!("id={id}"))).await),
+        "",
+        "the old cookie is void"
+    );
+    assert_eq!(stats.dropped_count(DropReason::Mismatch), 1);
+    let after = keys.list().unwrap();
+    assert_eq!(after.len(), 1);
+    assert_ne!(after[0].tbh, before[0].tbh, "a new Token Binding ID");
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use serde_json::Value;
-use tokbind::client::{Client, KeyStore};
+use tokbind::client::{Client, KeyStore, MemoryKeyStore};
 use tokbind_demo::idp::{self, RegisteredClient};
 use tokbind_oauth::TokenIssuer;
 use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
@@ -110,7 +110,7 @@ async fn refresh_tokens_are_bound_to_the_token_request_key() {
     let new_client = || {
         Client::builder()
             .server_verification(roots.clone())
-            .keys(Arc::new(KeyStore::default()))
+            .keys(Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>)
             .max_redirects(0)
             .build()
             .unwrap()

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use common::*;
 use http_body_util::Full;
 use tokbind::client::{Client, Fetched};
-use tokbind::proto::TokenBindingSigner as _;
 use tokbind::tls::ServerVerification;
 use tokbind::tower::include_referred::IncludeReferredLayer;
 use tokbind::tower::{ProvidedBinding, ReferredBinding, TokenBindingLayer};
@@ -87,46 +86,38 @@ async fn fetch(client: &Client, url: String) -> Fetched {
         .unwrap()
 }
 
+/// The client's key for `server`'s site (its IP address here).
 fn key_tbh(client: &Client, server: &Server) -> String {
-    let origin = format!("https://127.0.0.1:{}", server.addr.port());
     client
-        .keys()
-        .key_for(&origin, tokbind::proto::KeyParameters::EcdsaP256)
+        .key_for_host(
+            &server.addr.ip().to_string(),
+            tokbind::proto::KeyParameters::EcdsaP256,
+        )
         .unwrap()
         .token_binding_id()
         .tbh()
         .to_string()
 }
 
+/// Servers on different loopback addresses are different sites, with different keys.
+async fn start_at(ip: &str, app: Router) -> Server {
+    start_app_at(format!("{ip}:0").parse().unwrap(), |b| b, app).await
+}
+
 #[tokio::test]
 async fn redirect_with_the_header_reveals_the_consumer_key_to_the_provider_once() {
-    let idp = start_app(|b| b, provider_app()).await;
+    let idp = start_at("127.0.0.2", provider_app()).await;
     let rp = start_app(
         |b| b,
-        consumer_app(IncludeReferredLayer::for_redirects_to([format!(
-            "https://127.0.0.1:{}",
-            idp.addr.port()
-        )])),
+        consumer_app(IncludeReferredLayer::for_redirects_to([idp.base()])),
     )
     .await;
     let client = client_for(&[&rp, &idp], |b| b);
 
     // RP → 302 (Include-Referred) → IdP, which redirects back to the RP → RP answers 200.
-    let back = format!("https://127.0.0.1:{}/?", rp.addr.port());
-    let to_idp = format!(
-        "https://127.0.0.1:{}/?next={}",
-        idp.addr.port(),
-        urlencode(&back)
-    );
-    let fetched = fetch(
-        &client,
-        format!(
-            "https://127.0.0.1:{}/?to={}",
-            rp.addr.port(),
-            urlencode(&to_idp)
-        ),
-    )
-    .await;
+    let back = format!("{}/?", rp.base());
+    let to_idp = format!("{}/?next={}", idp.base(), urlencode(&back));
+    let fetched = fetch(&client, format!("{}/?to={}", rp.base(), urlencode(&to_idp))).await;
     let hops = &fetched.hops;
     assert_eq!(hops.len(), 3, "{hops:?}");
     assert!(hops[0].include_referred && hops[0].status.is_redirection());
@@ -141,7 +132,7 @@ async fn redirect_with_the_header_reveals_the_consumer_key_to_the_provider_once(
         Some(key_tbh(&client, &idp)),
         "provided = the IdP key"
     );
-    assert_ne!(key_tbh(&client, &idp), rp_key, "one key per origin");
+    assert_ne!(key_tbh(&client, &idp), rp_key, "one key per site");
     assert!(!hops[1].include_referred, "the IdP's redirect did not ask");
     assert_eq!(
         hops[2].referred, None,
@@ -152,9 +143,9 @@ async fn redirect_with_the_header_reveals_the_consumer_key_to_the_provider_once(
     let fetched = fetch(
         &client,
         format!(
-            "https://127.0.0.1:{}/?to={}",
-            rp.addr.port(),
-            urlencode(&format!("https://127.0.0.1:{}/", idp.addr.port()))
+            "{}/?to={}",
+            rp.base(),
+            urlencode(&format!("{}/", idp.base()))
         ),
     )
     .await;
@@ -165,8 +156,8 @@ async fn redirect_with_the_header_reveals_the_consumer_key_to_the_provider_once(
 
 #[tokio::test]
 async fn no_referred_without_the_header_or_for_other_targets() {
-    let idp = start_app(|b| b, provider_app()).await;
-    let idp_url = format!("https://127.0.0.1:{}/", idp.addr.port());
+    let idp = start_at("127.0.0.2", provider_app()).await;
+    let idp_url = format!("{}/", idp.base());
     // The consumer only asks for redirects to some other origin.
     let rp = start_app(
         |b| b,
@@ -178,11 +169,7 @@ async fn no_referred_without_the_header_or_for_other_targets() {
     let client = client_for(&[&rp, &idp], |b| b);
     let fetched = fetch(
         &client,
-        format!(
-            "https://127.0.0.1:{}/?to={}",
-            rp.addr.port(),
-            urlencode(&idp_url)
-        ),
+        format!("{}/?to={}", rp.base(), urlencode(&idp_url)),
     )
     .await;
     assert!(!fetched.hops[0].include_referred);
@@ -195,7 +182,7 @@ async fn no_referred_without_the_header_or_for_other_targets() {
     )
     .await;
     let client = client_for(&[&rp, &idp], |b| b);
-    let fetched = fetch(&client, format!("https://127.0.0.1:{}/", rp.addr.port())).await;
+    let fetched = fetch(&client, format!("{}/", rp.base())).await;
     assert_eq!(fetched.response.status(), 200);
     assert!(
         fetched
@@ -209,7 +196,7 @@ async fn no_referred_without_the_header_or_for_other_targets() {
 #[tokio::test]
 async fn chains_are_hop_by_hop() {
     // RP → IdP1 → IdP2, each redirect asking: IdP2 gets IdP1's key as referred, not the RP's.
-    let idp2 = start_app(|b| b, provider_app()).await;
+    let idp2 = start_at("127.0.0.3", provider_app()).await;
     let idp1 = start_app(
         |b| b,
         Router::new()
@@ -224,19 +211,11 @@ async fn chains_are_hop_by_hop() {
     )
     .await;
     let client = client_for(&[&rp, &idp1, &idp2], |b| b);
-    let to_idp2 = format!("https://127.0.0.1:{}/", idp2.addr.port());
-    let to_idp1 = format!(
-        "https://127.0.0.1:{}/?next={}",
-        idp1.addr.port(),
-        urlencode(&to_idp2)
-    );
+    let to_idp2 = format!("{}/", idp2.base());
+    let to_idp1 = format!("{}/?next={}", idp1.base(), urlencode(&to_idp2));
     let fetched = fetch(
         &client,
-        format!(
-            "https://127.0.0.1:{}/?to={}",
-            rp.addr.port(),
-            urlencode(&to_idp1)
-        ),
+        format!("{}/?to={}", rp.base(), urlencode(&to_idp1)),
     )
     .await;
     assert_eq!(fetched.hops.len(), 3);
@@ -256,21 +235,17 @@ async fn chains_are_hop_by_hop() {
 
 #[tokio::test]
 async fn ignored_when_the_request_carried_no_token_binding() {
-    let idp = start_app(|b| b, provider_app()).await;
+    let idp = start_at("127.0.0.2", provider_app()).await;
     let rp = start_app(
         |b| b,
         consumer_app(IncludeReferredLayer::for_all_redirects()),
     )
     .await;
     let client = client_for(&[&rp, &idp], |b| b.tls(|t| t.offer_token_binding(false)));
-    let idp_url = format!("https://127.0.0.1:{}/", idp.addr.port());
+    let idp_url = format!("{}/", idp.base());
     let fetched = fetch(
         &client,
-        format!(
-            "https://127.0.0.1:{}/?to={}",
-            rp.addr.port(),
-            urlencode(&idp_url)
-        ),
+        format!("{}/?to={}", rp.base(), urlencode(&idp_url)),
     )
     .await;
     assert!(!fetched.hops[0].include_referred);
@@ -279,8 +254,8 @@ async fn ignored_when_the_request_carried_no_token_binding() {
 
 #[tokio::test]
 async fn legacy_header_name_only_when_configured() {
-    let idp = start_app(|b| b, provider_app()).await;
-    let idp_url = format!("https://127.0.0.1:{}/", idp.addr.port());
+    let idp = start_at("127.0.0.2", provider_app()).await;
+    let idp_url = format!("{}/", idp.base());
     // A server that emits only the draft name.
     async fn legacy(Query(q): Query<HashMap<String, String>>) -> Response {
         let mut h = HeaderMap::new();
@@ -294,11 +269,7 @@ async fn legacy_header_name_only_when_configured() {
             .layer(TokenBindingLayer::new()),
     )
     .await;
-    let url = format!(
-        "https://127.0.0.1:{}/?to={}",
-        rp.addr.port(),
-        urlencode(&idp_url)
-    );
+    let url = format!("{}/?to={}", rp.base(), urlencode(&idp_url));
     let strict = client_for(&[&rp, &idp], |b| b);
     assert!(json_body(&fetch(&strict, url.clone()).await.response)["referred"].is_null());
     let lenient = client_for(&[&rp, &idp], |b| b.accept_legacy_include_referer(true));
@@ -316,11 +287,7 @@ async fn legacy_header_name_only_when_configured() {
     let client = client_for(&[&both, &idp], |b| b.max_redirects(0));
     let res = fetch(
         &client,
-        format!(
-            "https://127.0.0.1:{}/?to={}",
-            both.addr.port(),
-            urlencode(&idp_url)
-        ),
+        format!("{}/?to={}", both.base(), urlencode(&idp_url)),
     )
     .await
     .response;

@@ -48,9 +48,12 @@ pub struct Server {
 
 impl Server {
     pub fn url(&self) -> http::Uri {
-        format!("https://127.0.0.1:{}/", self.addr.port())
-            .parse()
-            .unwrap()
+        format!("{}/", self.base()).parse().unwrap()
+    }
+
+    /// `https://IP:PORT`.
+    pub fn base(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     /// A client that trusts this server, configured by `f`.
@@ -96,10 +99,6 @@ pub async fn start_app_at(
     tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
     app: Router,
 ) -> Server {
-    let cert = SelfSigned::generate(&["localhost", "127.0.0.1"]).unwrap();
-    let acceptor = tls(TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem).unwrap())
-        .build()
-        .unwrap();
     // A just-stopped server may still hold the port for a moment.
     let mut tries = 0;
     let listener = loop {
@@ -113,6 +112,11 @@ pub async fn start_app_at(
         }
     };
     let addr = listener.local_addr().unwrap();
+    let ip = addr.ip().to_string();
+    let cert = SelfSigned::generate(&["localhost", &ip]).unwrap();
+    let acceptor = tls(TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem).unwrap())
+        .build()
+        .unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let (done, finished) = oneshot::channel::<()>();
     tokio::spawn(async move {

@@ -28,6 +28,10 @@ pub struct GetArgs {
     /// Trust only the certificates in this PEM file.
     #[arg(long)]
     cacert: Option<PathBuf>,
+    /// Where the Token Binding keys live: memory (a fresh key per run), file:DIR, or
+    /// pkcs11:MODULE_PATH[:SLOT] with the user PIN in TOKBIND_PKCS11_PIN.
+    #[arg(long, default_value = "memory", value_parser = crate::input::parse_key_store)]
+    key_store: crate::input::KeyStoreSpec,
 }
 
 pub async fn run(args: GetArgs) -> Result<(), Failure> {
@@ -39,7 +43,9 @@ pub async fn run(args: GetArgs) -> Result<(), Failure> {
         (None, true) => ServerVerification::InsecureAcceptAnything,
         (None, false) => ServerVerification::System,
     };
+    let keys = args.key_store.open()?;
     let client = Client::builder()
+        .keys(keys)
         .key_parameters(&args.key_parameters)
         .map(|b| b.server_verification(verification))
         .and_then(|b| b.build())

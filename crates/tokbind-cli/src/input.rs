@@ -49,3 +49,61 @@ pub fn header_value(arg: &str) -> Result<String, String> {
     }
     Ok(value.to_string())
 }
+
+/// `--key-store`: where the client's Token Binding keys live.
+#[derive(Debug, Clone)]
+pub enum KeyStoreSpec {
+    /// `memory`: fresh keys, forgotten when the command exits.
+    Memory,
+    /// `file:DIR`: PKCS#8 files under DIR.
+    File(std::path::PathBuf),
+    /// `pkcs11:MODULE[:SLOT]`: a PKCS#11 token; the user PIN comes from `TOKBIND_PKCS11_PIN`.
+    Pkcs11 {
+        module: std::path::PathBuf,
+        slot: Option<u64>,
+    },
+}
+
+pub fn parse_key_store(text: &str) -> Result<KeyStoreSpec, String> {
+    if text == "memory" {
+        return Ok(KeyStoreSpec::Memory);
+    }
+    if let Some(dir) = text.strip_prefix("file:").filter(|d| !d.is_empty()) {
+        return Ok(KeyStoreSpec::File(dir.into()));
+    }
+    if let Some(rest) = text.strip_prefix("pkcs11:").filter(|r| !r.is_empty()) {
+        return Ok(match rest.rsplit_once(':') {
+            Some((module, slot)) if slot.parse::<u64>().is_ok() => KeyStoreSpec::Pkcs11 {
+                module: module.into(),
+                slot: slot.parse().ok(),
+            },
+            _ => KeyStoreSpec::Pkcs11 {
+                module: rest.into(),
+                slot: None,
+            },
+        });
+    }
+    Err("expected memory, file:DIR or pkcs11:MODULE_PATH[:SLOT]".into())
+}
+
+/// Environment variable holding the PKCS#11 user PIN.
+pub const PIN_VARIABLE: &str = "TOKBIND_PKCS11_PIN";
+
+impl KeyStoreSpec {
+    pub fn open(&self) -> Result<std::sync::Arc<dyn tokbind_client::KeyStore>, crate::Failure> {
+        use std::sync::Arc;
+        let failed = |e: tokbind_client::keys::KeyStoreError| {
+            crate::Failure::Rejected(format!("key store: {e}"))
+        };
+        Ok(match self {
+            Self::Memory => Arc::new(tokbind_client::MemoryKeyStore::default()),
+            Self::File(dir) => Arc::new(tokbind_client::FileKeyStore::open(dir).map_err(failed)?),
+            Self::Pkcs11 { module, slot } => {
+                let pin = std::env::var(PIN_VARIABLE).map_err(|_| {
+                    crate::Failure::Usage(format!("set {PIN_VARIABLE} to the token's user PIN"))
+                })?;
+                Arc::new(tokbind_client::Pkcs11KeyStore::open(module, *slot, &pin).map_err(failed)?)
+            }
+        })
+    }
+}

@@ -4,7 +4,8 @@
 //! tokbind decode <HEADER_VALUE>
 //! tokbind verify --ekm <HEX|BASE64URL> --negotiated <KEY_PARAMETERS> <HEADER_VALUE>
 //! tokbind serve [--listen ADDR] [--cert PEM --key PEM] [--key-parameters LIST] [--tls13-token-binding]
-//! tokbind get <URL> [--key-parameters LIST] [--insecure | --cacert PEM]
+//! tokbind get <URL> [--key-parameters LIST] [--insecure | --cacert PEM] [--key-store SPEC]
+//! tokbind keys list|reset --key-store file:DIR|pkcs11:MODULE[:SLOT] [--scope DOMAIN]
 //! tokbind proxy --upstream http://HOST:PORT [--listen ADDR] [--cert PEM --key PEM] [--key-parameters LIST]
 //! ```
 //!
@@ -15,6 +16,7 @@
 mod get;
 mod input;
 mod json;
+mod keys;
 mod proxy;
 mod serve;
 
@@ -69,6 +71,8 @@ enum Command {
     ///
     /// The first line on stdout is `listening on https://ADDR:PORT`.
     Proxy(proxy::ProxyArgs),
+    /// List or reset the client's Token Binding keys.
+    Keys(keys::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -118,6 +122,7 @@ fn run(command: Command) -> Result<String, Failure> {
             .block_on(serve::run(args))
             .map(|()| String::new()),
         Command::Get(args) => runtime()?.block_on(get::run(args)).map(|()| String::new()),
+        Command::Keys(args) => keys::run(args),
         Command::Proxy(args) => runtime()?
             .block_on(proxy::run(args))
             .map(|()| String::new()),

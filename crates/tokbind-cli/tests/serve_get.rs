@@ -1,58 +1,10 @@
 //! `tokbind serve` in one process, `tokbind get` in another, as a newcomer would run them.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
-use serde_json::Value;
+use std::process::Command;
 
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(extra: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokbind"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line was {first:?}"))
-        .trim()
-        .to_string();
-    assert!(
-        url.starts_with("https://127.0.0.1:") && !url.ends_with(":0"),
-        "{url}"
-    );
-    Served { child, url }
-}
-
-fn get(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokbind"))
-        .arg("get")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
+use common::{get, json, serve};
 
 #[test]
 fn get_shows_the_verified_tbh_from_serve() {

@@ -8,9 +8,9 @@ use http::header::{COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 use tokbind_proto::header::SEC_TOKEN_BINDING;
-use tokbind_proto::{SigningKey, Tbh, TokenBindingSigner};
+use tokbind_proto::{Tbh, TokenBindingSigner};
 
-use crate::{Client, ClientError, Connection, Target};
+use crate::{Client, ClientError, Connection, StoreKey, Target};
 
 /// `Include-Referred-Token-Binding-ID` (RFC 8473 §5.3).
 pub const INCLUDE_REFERRED: &str = "include-referred-token-binding-id";
@@ -60,7 +60,7 @@ impl Client {
         let extra_headers = parts.headers;
         let mut hops = Vec::new();
         let mut connections: HashMap<String, Connection> = HashMap::new();
-        let mut referred: Option<Arc<SigningKey>> = None;
+        let mut referred: Option<StoreKey> = None;
         loop {
             let target = Target::of(&uri)?;
             if !connections.contains_key(&target.origin) {

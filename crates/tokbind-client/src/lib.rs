@@ -13,13 +13,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Keys here live in process memory and are lost when the client is dropped (RFC 8473 §8.2
-//! "private mode"); persistent and hardware-held keys come with a key-store abstraction.
+//! Keys come from a [`KeyStore`] — in memory by default ("private mode", RFC 8473 §8.2), in
+//! files, or inside a PKCS#11 token — one per registrable domain (eTLD+1) of the server,
+//! see [`keys`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod fetch;
-mod keys;
+pub mod keys;
 
 use std::sync::Arc;
 
@@ -30,12 +31,12 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokbind_proto::header::SEC_TOKEN_BINDING;
-use tokbind_proto::{ConnectionInfo, KeyParameters, MessageBuilder, SignError, SigningKey};
+use tokbind_proto::{ConnectionInfo, KeyParameters, MessageBuilder, SignError};
 use tokbind_tls::{ConnectorBuilder, ServerVerification, TokenBindingConnector};
 use tokio::net::TcpStream;
 
 pub use fetch::{Fetched, Hop};
-pub use keys::KeyStore;
+pub use keys::{FileKeyStore, KeyStore, MemoryKeyStore, Pkcs11KeyStore, StoreKey, key_scope};
 
 /// Something went wrong below HTTP: the URL, the connection, TLS, or signing.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,9 @@ pub enum ClientError {
     /// The TLS client could not be configured.
     #[error(transparent)]
     Config(#[from] tokbind_tls::ConfigError),
+    /// The key store failed.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyStoreError),
     /// A key could not be made, or a message could not be signed.
     #[error("Token Binding: {0}")]
     Sign(#[from] SignError),
@@ -68,7 +72,7 @@ pub enum ClientError {
 #[derive(Clone, Debug)]
 pub struct Client {
     connector: TokenBindingConnector,
-    keys: Arc<KeyStore>,
+    keys: Arc<dyn KeyStore>,
     cookies: Option<fetch::Jar>,
     max_redirects: usize,
     legacy_include_referer: bool,
@@ -78,7 +82,7 @@ pub struct Client {
 #[must_use]
 pub struct ClientBuilder {
     tls: ConnectorBuilder,
-    keys: Option<Arc<KeyStore>>,
+    keys: Option<Arc<dyn KeyStore>>,
     cookies: bool,
     max_redirects: usize,
     legacy_include_referer: bool,
@@ -97,9 +101,19 @@ impl Client {
         }
     }
 
-    /// The client's keys.
-    pub fn keys(&self) -> &Arc<KeyStore> {
+    /// The client's key store.
+    pub fn keys(&self) -> &Arc<dyn KeyStore> {
         &self.keys
+    }
+
+    /// The key this client uses for servers on `host` (its eTLD+1 scope) with
+    /// `key_parameters`, created on first use.
+    pub fn key_for_host(
+        &self,
+        host: &str,
+        key_parameters: KeyParameters,
+    ) -> Result<StoreKey, ClientError> {
+        Ok(self.keys.key_for(&key_scope(host), key_parameters)?)
     }
 
     /// Open a connection to `uri`'s origin.
@@ -128,7 +142,7 @@ impl Client {
             Sender::Http1(sender)
         };
         let key = match info.negotiated() {
-            Some(n) => Some(self.keys.key_for(&target.origin, n.key_parameters)?),
+            Some(n) => Some(self.key_for_host(&target.host, n.key_parameters)?),
             None => None,
         };
         let header = match (&key, info.ekm()) {
@@ -178,8 +192,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Use (and share) this key store.
-    pub fn keys(mut self, keys: Arc<KeyStore>) -> Self {
+    /// Use (and share) this key store (default: a fresh [`MemoryKeyStore`]).
+    pub fn keys(mut self, keys: Arc<dyn KeyStore>) -> Self {
         self.keys = Some(keys);
         self
     }
@@ -206,7 +220,9 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, ClientError> {
         Ok(Client {
             connector: self.tls.build()?,
-            keys: self.keys.unwrap_or_default(),
+            keys: self
+                .keys
+                .unwrap_or_else(|| Arc::new(MemoryKeyStore::default())),
             cookies: self.cookies.then(fetch::Jar::default),
             max_redirects: self.max_redirects,
             legacy_include_referer: self.legacy_include_referer,
@@ -256,7 +272,7 @@ pub struct Connection {
     sender: Sender,
     info: ConnectionInfo,
     target: Target,
-    key: Option<Arc<SigningKey>>,
+    key: Option<StoreKey>,
     header: Option<HeaderValue>,
 }
 
@@ -282,7 +298,7 @@ impl Connection {
     }
 
     /// The key used for this origin's provided binding, if Token Binding was negotiated.
-    pub fn provided_key(&self) -> Option<&Arc<SigningKey>> {
+    pub fn provided_key(&self) -> Option<&StoreKey> {
         self.key.as_ref()
     }
 

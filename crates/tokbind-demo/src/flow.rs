@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::Full;
 use serde_json::Value;
-use tokbind_client::{Client, Fetched, KeyStore};
-use tokbind_proto::{KeyParameters, TokenBindingSigner as _, base64url};
+use tokbind_client::{Client, Fetched, KeyStore, MemoryKeyStore};
+use tokbind_proto::{KeyParameters, base64url};
 use tokbind_tls::ServerVerification;
 
 use crate::Error;
@@ -98,8 +98,8 @@ fn print_hops(fetched: &Fetched) {
 /// Run the whole story; `Ok(true)` when every step behaved as expected.
 pub async fn walk(e: &Endpoints) -> Result<bool, Error> {
     let mut t = Transcript { failures: 0 };
-    let alice_keys = Arc::new(KeyStore::default());
-    let browser = |keys: &Arc<KeyStore>, max_redirects: usize| {
+    let alice_keys: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::default());
+    let browser = |keys: &Arc<dyn KeyStore>, max_redirects: usize| {
         Client::builder()
             .server_verification(e.verification.clone())
             .keys(Arc::clone(keys))
@@ -112,10 +112,8 @@ pub async fn walk(e: &Endpoints) -> Result<bool, Error> {
     println!("1. Alice signs in at the RP (OIDC code flow, referred_tb PKCE)");
     let fetched = alice.fetch(get(&format!("{}/login", e.rp), None)?).await?;
     print_hops(&fetched);
-    let rp_origin = origin(&e.rp)?;
     let alice_rp = alice
-        .keys()
-        .key_for(&rp_origin, KeyParameters::EcdsaP256)?
+        .key_for_host(&host(&e.rp)?, KeyParameters::EcdsaP256)?
         .token_binding_id()
         .tbh();
     let hops = &fetched.hops;
@@ -210,7 +208,10 @@ pub async fn walk(e: &Endpoints) -> Result<bool, Error> {
     );
 
     println!("\n3. Mallory, with her own key, uses what she stole");
-    let mallory = browser(&Arc::default(), 10)?;
+    let mallory = browser(
+        &(Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>),
+        10,
+    )?;
     let res = mallory
         .fetch(get(
             &format!("{}/protected", e.rp),
@@ -277,11 +278,7 @@ pub async fn walk(e: &Endpoints) -> Result<bool, Error> {
     Ok(t.failures == 0)
 }
 
-fn origin(url: &str) -> Result<String, Error> {
+fn host(url: &str) -> Result<String, Error> {
     let uri: Uri = url.parse()?;
-    let authority = uri.authority().ok_or("URL without host")?;
-    Ok(format!(
-        "https://{}",
-        authority.as_str().to_ascii_lowercase()
-    ))
+    Ok(uri.host().ok_or("URL without host")?.to_string())
 }

@@ -52,14 +52,17 @@ impl InProcess {
     }
 }
 
-/// Start the IdP and the RP on `127.0.0.1` (ports chosen by the system), each serving in
-/// a background task for as long as the runtime runs.
+/// Start the RP on `127.0.0.1` and the IdP on `127.0.0.2` (ports chosen by the system),
+/// each serving in a background task for as long as the runtime runs.
+///
+/// Two addresses, because a client keeps one key per site (eTLD+1, or the IP address): on
+/// one address the RP and the IdP would be the same site, sharing one key.
 pub async fn start_in_process() -> Result<InProcess, Error> {
-    let idp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let idp_listener = tokio::net::TcpListener::bind("127.0.0.2:0").await?;
     let rp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let idp_url = url_of(idp_listener.local_addr()?);
     let rp_url = url_of(rp_listener.local_addr()?);
-    let idp_cert = SelfSigned::generate(&["127.0.0.1", "localhost"])?;
+    let idp_cert = SelfSigned::generate(&["127.0.0.2", "localhost"])?;
     let rp_cert = SelfSigned::generate(&["127.0.0.1", "localhost"])?;
 
     let issuer = TokenIssuer::generate(idp_url.clone())?;

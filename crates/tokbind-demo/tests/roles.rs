@@ -13,8 +13,8 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind(format!("{ip}:0"))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -29,11 +29,13 @@ fn demo(args: &[&str]) -> Command {
 
 #[test]
 fn idp_rp_and_client_as_separate_processes() {
-    let (idp_port, rp_port) = (free_port(), free_port());
-    let idp_url = format!("https://127.0.0.1:{idp_port}");
+    // Two addresses: two sites, so the client keeps two keys (as with the `idp` and `rp`
+    // hosts of docker-compose).
+    let (idp_port, rp_port) = (free_port("127.0.0.2"), free_port("127.0.0.1"));
+    let idp_url = format!("https://127.0.0.2:{idp_port}");
     let rp_url = format!("https://127.0.0.1:{rp_port}");
     let (idp_listen, rp_listen) = (
-        format!("127.0.0.1:{idp_port}"),
+        format!("127.0.0.2:{idp_port}"),
         format!("127.0.0.1:{rp_port}"),
     );
     let _idp = Killed(

@@ -124,7 +124,7 @@ pub(crate) fn verify(
 
 /// Something that can sign Token Bindings with one key: the in-memory [`SigningKey`] here,
 /// and hardware-backed keys (PKCS#11, TPM) elsewhere.
-pub trait TokenBindingSigner: Send + Sync {
+pub trait TokenBindingSigner: Send + Sync + core::fmt::Debug {
     /// The key's parameters.
     fn key_parameters(&self) -> KeyParameters;
     /// The key's Token Binding ID.

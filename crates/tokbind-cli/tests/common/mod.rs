@@ -1,0 +1,75 @@
+//! Running `tokbind` processes from tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub struct Served {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `tokbind serve --listen 127.0.0.1:0 EXTRA…`, once it listens.
+pub fn serve(extra: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokbind"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line was {first:?}"))
+        .trim()
+        .to_string();
+    assert!(
+        url.starts_with("https://127.0.0.1:") && !url.ends_with(":0"),
+        "{url}"
+    );
+    Served { child, url }
+}
+
+/// `tokbind get ARGS…`.
+pub fn get(args: &[&str]) -> Output {
+    get_with_env(args, &[])
+}
+
+/// `tokbind ARGS…` with extra environment variables.
+pub fn tokbind_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokbind"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// `tokbind get ARGS…` with extra environment variables.
+pub fn get_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    tokbind_env(&all, env)
+}
+
+/// stdout as JSON.
+pub fn json(out: &Output) -> Value {
+    if out.stdout.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
