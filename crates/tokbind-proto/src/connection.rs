@@ -137,13 +137,13 @@ impl ConnectionInfo {
         let bound = self.token_binding.as_ref().ok_or(NotNegotiated)?;
         let key = CacheKey::new(value, options);
         if let Some(hit) = bound.cache.lock().map(|mut c| c.get(&key)).unwrap_or(None) {
-            return Ok(hit);
+            return Ok(hit.map_err(|e| *e));
         }
         let verdict =
             verify_header_with(value, &bound.ekm, bound.negotiated.key_parameters, options)
                 .map(Arc::new);
         if let Ok(mut cache) = bound.cache.lock() {
-            cache.put(key, verdict.clone());
+            cache.put(key, verdict.clone().map_err(Box::new));
         }
         Ok(verdict)
     }
@@ -154,7 +154,9 @@ impl ConnectionInfo {
 #[error("Token Binding was not negotiated on this connection")]
 pub struct NotNegotiated;
 
-type Verdict = Result<Arc<VerifiedBindings>, HeaderError>;
+/// A cached verdict. Failures are boxed: they are rare, and a boxed error keeps each cache
+/// slot — and so every connection — small (goal P4: ≤ 256 bytes of state per connection).
+type Verdict = Result<Arc<VerifiedBindings>, Box<HeaderError>>;
 
 /// Identifies a header value without keeping it: SHA-256 of the bytes (collision resistant,
 /// so a different header can never be mistaken for a verified one) plus the options that
@@ -255,7 +257,7 @@ mod tests {
         let mut c = VerdictCache::default();
         let opts = ValidationOptions::default();
         let k = |s: &[u8]| CacheKey::new(s, &opts);
-        let v = || Err(HeaderError::Base64);
+        let v = || Err(Box::new(HeaderError::Base64));
         c.put(k(b"a"), v());
         c.put(k(b"b"), v());
         assert!(c.get(&k(b"a")).is_some()); // a is now most recent
@@ -263,5 +265,20 @@ mod tests {
         assert!(c.get(&k(b"b")).is_none());
         assert!(c.get(&k(b"a")).is_some());
         assert!(c.get(&k(b"c")).is_some());
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::*;
+
+    /// Goal P4: the Token Binding state a connection keeps (negotiation facts, EKM, the
+    /// verdict cache) fits in 256 bytes. Verified IDs are shared with the requests through
+    /// `Arc`s and reported separately in BENCHMARKS.md.
+    #[test]
+    fn per_connection_state_is_at_most_256_bytes() {
+        let size = size_of::<ConnectionInfo>();
+        assert!(size <= 256, "ConnectionInfo is {size} bytes");
+        assert!(size_of::<Option<(CacheKey, Verdict)>>() <= 64);
     }
 }
