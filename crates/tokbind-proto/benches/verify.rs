@@ -75,6 +75,21 @@ fn verify(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    group.bench_function("encode_p256", |b| {
+        let key = SigningKey::generate(KeyParameters::EcdsaP256).unwrap();
+        let bytes = MessageBuilder::new(&ekm)
+            .provided(&key)
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        let message = TokenBindingMessage::decode(&bytes).unwrap();
+        let mut out = Vec::with_capacity(bytes.len());
+        b.iter(|| {
+            out.clear();
+            black_box(&message).encode(&mut out);
+            out.len()
+        })
+    });
     group.finish();
 }
 

@@ -77,6 +77,7 @@ impl TokenBindingConnector {
             max_version: None,
             extended_master_secret: true,
             resume_sessions: false,
+            http1_only: false,
         }
     }
 
@@ -131,6 +132,7 @@ pub struct ConnectorBuilder {
     max_version: Option<SslVersion>,
     extended_master_secret: bool,
     resume_sessions: bool,
+    http1_only: bool,
 }
 
 impl ConnectorBuilder {
@@ -166,6 +168,12 @@ impl ConnectorBuilder {
         self
     }
 
+    /// Offer only `http/1.1` in ALPN (default: `h2`, then `http/1.1`).
+    pub fn http1_only(mut self) -> Self {
+        self.http1_only = true;
+        self
+    }
+
     /// Restrict the connection to TLS 1.2 (default: TLS 1.2 or 1.3).
     pub fn tls12_only(mut self) -> Self {
         self.max_version = Some(SslVersion::TLS1_2);
@@ -193,7 +201,12 @@ impl ConnectorBuilder {
             .map_err(ConfigError::Tls)?;
         b.set_max_proto_version(self.max_version)
             .map_err(ConfigError::Tls)?;
-        b.set_alpn_protos(ALPN).map_err(ConfigError::Tls)?;
+        let alpn: &[u8] = if self.http1_only {
+            b"\x08http/1.1"
+        } else {
+            ALPN
+        };
+        b.set_alpn_protos(alpn).map_err(ConfigError::Tls)?;
         if !self.extended_master_secret {
             // SSL_OP_NO_EXTENDED_MASTER_SECRET (OpenSSL 3.0+), not named by the openssl crate.
             b.set_options(SslOptions::from_bits_retain(1));

@@ -112,16 +112,16 @@ impl CookieKeys {
     }
 
     /// The bound form of `value` for cookie `name`: bound to `subject`, or marked as
-    /// issued unbound when `subject` is `None`.
-    pub(crate) fn bind(&self, subject: Option<&ProvenKey>, name: &str, value: &str) -> String {
+    /// issued unbound when `subject` is `None`. (What the layer does to `Set-Cookie`.)
+    pub fn bind(&self, subject: Option<&ProvenKey>, name: &str, value: &str) -> String {
         let tag = Self::tag(&self.keys[0], subject, name, value);
         let kind = if subject.is_some() { BOUND } else { UNBOUND };
         format!("{value}~{kind}{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
     }
 
     /// Check a presented value against the request's proven key (or its absence).
-    /// Returns the original value on success.
-    pub(crate) fn open<'v>(
+    /// Returns the original value on success. (What the layer does to `Cookie`.)
+    pub fn open<'v>(
         &self,
         subject: Option<&ProvenKey>,
         name: &str,

@@ -1,0 +1,280 @@
+//! `tokbind-load`: the two processes of `scripts/load`.
+//!
+//! ```text
+//! tokbind-load server --mode layer|plain          # prints "listening on https://ADDR"
+//! tokbind-load client --url URL --mode keepalive|connections [--token-binding] [--attack-mix]
+//!                     [--concurrency N] [--seconds S]   # prints one JSON line
+//! ```
+//!
+//! Off-the-shelf load tools (wrk, oha, h2load) cannot negotiate the `token_binding` TLS
+//! extension, so they cannot send verifiable Token Binding traffic: the load comes from
+//! this client, in its own process, using the real Token Binding client.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use http_body_util::Full;
+use tokbind_client::{Client, Connection};
+use tokbind_proto::{Ekm, KeyParameters, MessageBuilder, SigningKey, TokenBindingType, base64url};
+use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
+use tower_tokbind::TokenBindingLayer;
+
+#[derive(Parser)]
+enum Cli {
+    /// The target: `GET /` answers "ok", with or without `TokenBindingLayer`.
+    Server {
+        #[arg(long, value_enum)]
+        mode: ServerMode,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// The load.
+    Client {
+        #[arg(long)]
+        url: http::Uri,
+        #[arg(long, value_enum)]
+        mode: ClientMode,
+        /// Negotiate Token Binding (TLS 1.2) and send Sec-Token-Binding.
+        #[arg(long)]
+        token_binding: bool,
+        /// Half the requests carry a forged, replayed or malformed header.
+        #[arg(long)]
+        attack_mix: bool,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ServerMode {
+    /// Behind `TokenBindingLayer`.
+    Layer,
+    /// The same app and listener without the layer.
+    Plain,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ClientMode {
+    /// HTTP/1.1 keep-alive: one connection per worker, requests back to back.
+    Keepalive,
+    /// A new TLS 1.2 connection per request.
+    Connections,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    match Cli::parse() {
+        Cli::Server { mode, listen } => {
+            let cert = SelfSigned::generate(&["127.0.0.1", "localhost"])?;
+            let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            let app = Router::new().route("/", get(|| async { "ok" }));
+            let app = match mode {
+                ServerMode::Layer => app.layer(TokenBindingLayer::new()),
+                ServerMode::Plain => app,
+            };
+            println!("listening on https://{}", listener.local_addr()?);
+            tokbind_tls::serve(listener, acceptor, app).await?;
+        }
+        Cli::Client {
+            url,
+            mode,
+            token_binding,
+            attack_mix,
+            concurrency,
+            seconds,
+        } => {
+            let report = load(
+                url,
+                mode,
+                token_binding,
+                attack_mix,
+                concurrency,
+                Duration::from_secs(seconds),
+            )
+            .await?;
+            println!("{report}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Counters {
+    ok: AtomicU64,
+    refused: AtomicU64,
+    server_errors: AtomicU64,
+    transport_errors: AtomicU64,
+    bad_accepted: AtomicU64,
+    bad_sent: AtomicU64,
+}
+
+async fn load(
+    url: http::Uri,
+    mode: ClientMode,
+    token_binding: bool,
+    attack_mix: bool,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+    let client = Client::builder()
+        .server_verification(ServerVerification::InsecureAcceptAnything)
+        .tls(move |b| {
+            let b = b.tls12_only().http1_only();
+            if token_binding {
+                b
+            } else {
+                b.offer_token_binding(false)
+            }
+        })
+        .build()?;
+    // A header from a connection of its own, for replays.
+    let stolen = {
+        let conn = client.connect(&url).await?;
+        conn.token_binding_header()
+            .map(|h| h.to_str().unwrap_or_default().to_string())
+    };
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (client, url, counters, stop, stolen) = (
+            client.clone(),
+            url.clone(),
+            counters.clone(),
+            stop.clone(),
+            stolen.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut conn: Option<Connection> = None;
+            let mut i = worker as u64;
+            while !stop.load(Ordering::Relaxed) {
+                if conn.is_none() || matches!(mode, ClientMode::Connections) {
+                    match client.connect(&url).await {
+                        Ok(c) => conn = Some(c),
+                        Err(_) => {
+                            counters.transport_errors.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    }
+                }
+                let c = conn.as_mut().expect("connected");
+                i += 1;
+                let attack = attack_mix && i % 2 == 0;
+                let result = if attack {
+                    counters.bad_sent.fetch_add(1, Ordering::Relaxed);
+                    let header = bad_header(c, i, stolen.as_deref());
+                    c.send_as_is(
+                        http::Request::get("/")
+                            .header("sec-token-binding", header)
+                            .body(Full::<Bytes>::default())
+                            .expect("request"),
+                    )
+                    .await
+                } else {
+                    c.send(
+                        http::Request::get("/")
+                            .body(Full::<Bytes>::default())
+                            .expect("request"),
+                    )
+                    .await
+                };
+                match result {
+                    Ok(res) if res.status().is_success() => {
+                        counters.ok.fetch_add(1, Ordering::Relaxed);
+                        if attack {
+                            counters.bad_accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(res) if res.status().is_server_error() => {
+                        counters.server_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {
+                        counters.refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        counters.transport_errors.fetch_add(1, Ordering::Relaxed);
+                        conn = None;
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let total = get(&counters.ok) + get(&counters.refused) + get(&counters.server_errors);
+    let mut out = BTreeMap::new();
+    out.insert("requests", serde_json::json!(total));
+    out.insert(
+        "requests_per_second",
+        serde_json::json!(total as f64 / elapsed),
+    );
+    out.insert("ok", serde_json::json!(get(&counters.ok)));
+    out.insert("refused_4xx", serde_json::json!(get(&counters.refused)));
+    out.insert(
+        "server_errors_5xx",
+        serde_json::json!(get(&counters.server_errors)),
+    );
+    out.insert(
+        "transport_errors",
+        serde_json::json!(get(&counters.transport_errors)),
+    );
+    out.insert("bad_sent", serde_json::json!(get(&counters.bad_sent)));
+    out.insert(
+        "bad_accepted",
+        serde_json::json!(get(&counters.bad_accepted)),
+    );
+    Ok(serde_json::to_value(out)?)
+}
+
+/// A forged, replayed or malformed header for this connection, in turn.
+fn bad_header(conn: &Connection, i: u64, stolen: Option<&str>) -> String {
+    let good = conn
+        .token_binding_header()
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    match (i / 2) % 3 {
+        0 => {
+            // Forged: the client's ID, signed by another key over this connection's EKM.
+            let ekm = conn
+                .info()
+                .ekm()
+                .cloned()
+                .unwrap_or_else(|| Ekm::new([0; 32]));
+            let mut bytes = base64url::decode(good.as_bytes()).unwrap_or_default();
+            let attacker = SigningKey::generate(KeyParameters::EcdsaP256).expect("key");
+            let sig = tokbind_proto::TokenBindingSigner::sign(
+                &attacker,
+                &ekm.signed_input(TokenBindingType::Provided, KeyParameters::EcdsaP256),
+            )
+            .expect("sign");
+            if bytes.len() >= 137 {
+                bytes[73..137].copy_from_slice(&sig);
+                base64url::encode(&bytes)
+            } else {
+                MessageBuilder::new(&ekm)
+                    .provided(&attacker)
+                    .and_then(|m| m.to_header_value())
+                    .unwrap_or_default()
+            }
+        }
+        1 => stolen.unwrap_or("AIkA").to_string(),
+        _ => format!("{}=", &good[..good.len().saturating_sub(4)]),
+    }
+}
