@@ -247,6 +247,11 @@ impl TokenBindingId {
         &self.bytes
     }
 
+    /// The raw bytes as a shared allocation (no copy).
+    pub(crate) fn shared_bytes(&self) -> Arc<[u8]> {
+        Arc::clone(&self.bytes)
+    }
+
     /// The key parameters byte.
     pub fn key_parameters(&self) -> KeyParameters {
         self.key_parameters
