@@ -4,7 +4,6 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use tokbind_client::Client;
-use tokbind_proto::KeyParameters;
 use tokbind_tls::ServerVerification;
 
 use crate::Failure;
@@ -14,14 +13,8 @@ use crate::Failure;
 pub struct GetArgs {
     /// The https URL to fetch.
     url: http::Uri,
-    /// Key parameters to offer, most preferred first.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "ecdsap256,rsa2048_pss,rsa2048_pkcs1.5",
-        value_parser = crate::input::parse_key_parameters
-    )]
-    key_parameters: Vec<KeyParameters>,
+    #[command(flatten)]
+    key_parameters: crate::tls_args::KeyParametersArg,
     /// Do not check the server's certificate at all (for a self-signed demo server).
     #[arg(long, conflicts_with = "cacert")]
     insecure: bool,
@@ -46,7 +39,7 @@ pub async fn run(args: GetArgs) -> Result<(), Failure> {
     let keys = args.key_store.open()?;
     let client = Client::builder()
         .keys(keys)
-        .key_parameters(&args.key_parameters)
+        .key_parameters(&args.key_parameters.key_parameters)
         .map(|b| b.server_verification(verification))
         .and_then(|b| b.build())
         .map_err(|e| Failure::Usage(e.to_string()))?;

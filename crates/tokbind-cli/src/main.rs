@@ -19,6 +19,7 @@ mod json;
 mod keys;
 mod proxy;
 mod serve;
+mod tls_args;
 
 use std::process::ExitCode;
 

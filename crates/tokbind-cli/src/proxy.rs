@@ -12,7 +12,6 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,8 +24,6 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tokbind_proto::KeyParameters;
-use tokbind_tls::{SelfSigned, TokenBindingAcceptor};
 use tower_tokbind::TokenBindingLayer;
 use tower_tokbind::TokenBindingState;
 use tower_tokbind::ttrp::{
@@ -45,23 +42,8 @@ pub struct ProxyArgs {
     /// The backend, e.g. `http://127.0.0.1:8080`.
     #[arg(long)]
     upstream: Uri,
-    /// Certificate chain (PEM); a self-signed one is generated without --cert/--key.
-    #[arg(long, requires = "key")]
-    cert: Option<PathBuf>,
-    /// Private key (PEM) for --cert.
-    #[arg(long, requires = "cert")]
-    key: Option<PathBuf>,
-    /// Key parameters to accept, most preferred first.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "ecdsap256,rsa2048_pss,rsa2048_pkcs1.5",
-        value_parser = crate::input::parse_key_parameters
-    )]
-    key_parameters: Vec<KeyParameters>,
-    /// Negotiate Token Binding on TLS 1.3 too (draft-ietf-tokbind-tls13).
-    #[arg(long)]
-    tls13_token_binding: bool,
+    #[command(flatten)]
+    tls: crate::tls_args::ServerTlsArgs,
     /// Speak HTTP/2 to the backend (cleartext, prior knowledge) instead of HTTP/1.1.
     #[arg(long)]
     upstream_http2: bool,
@@ -84,19 +66,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
             args.upstream
         )));
     }
-    let (cert, key) = match (&args.cert, &args.key) {
-        (Some(c), Some(k)) => (crate::serve::read(c)?, crate::serve::read(k)?),
-        _ => {
-            let generated = SelfSigned::generate(&["localhost", &args.listen.ip().to_string()])
-                .map_err(|e| Failure::Rejected(format!("cannot generate a certificate: {e}")))?;
-            (generated.cert_pem, generated.key_pem)
-        }
-    };
-    let acceptor = TokenBindingAcceptor::builder(&cert, &key)
-        .and_then(|b| b.key_parameters(&args.key_parameters))
-        .map(|b| b.tls13_token_binding(args.tls13_token_binding))
-        .and_then(|b| b.build())
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let acceptor = args.tls.acceptor(args.listen)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::Rejected(format!("cannot listen on {}: {e}", args.listen)))?;

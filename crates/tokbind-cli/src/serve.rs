@@ -2,14 +2,12 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use tokbind_proto::{ConnectionInfo, KeyParameters, TokenBindingId};
-use tokbind_tls::{SelfSigned, TokenBindingAcceptor};
+use tokbind_proto::{ConnectionInfo, TokenBindingId};
 use tower_tokbind::{ProvidedBinding, ReferredBinding, TokenBindingLayer};
 
 use crate::Failure;
@@ -20,41 +18,12 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
-    /// Certificate chain (PEM). Without --cert/--key a self-signed certificate for
-    /// localhost and the listen address is generated.
-    #[arg(long, requires = "key")]
-    cert: Option<PathBuf>,
-    /// Private key (PEM) for --cert.
-    #[arg(long, requires = "cert")]
-    key: Option<PathBuf>,
-    /// Key parameters to accept, most preferred first.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "ecdsap256,rsa2048_pss,rsa2048_pkcs1.5",
-        value_parser = crate::input::parse_key_parameters
-    )]
-    key_parameters: Vec<KeyParameters>,
-    /// Negotiate Token Binding on TLS 1.3 too (draft-ietf-tokbind-tls13).
-    #[arg(long)]
-    tls13_token_binding: bool,
+    #[command(flatten)]
+    tls: crate::tls_args::ServerTlsArgs,
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
-    let (cert, key) = match (&args.cert, &args.key) {
-        (Some(c), Some(k)) => (read(c)?, read(k)?),
-        _ => {
-            let ip = args.listen.ip().to_string();
-            let generated = SelfSigned::generate(&["localhost", &ip])
-                .map_err(|e| Failure::Rejected(format!("cannot generate a certificate: {e}")))?;
-            (generated.cert_pem, generated.key_pem)
-        }
-    };
-    let acceptor = TokenBindingAcceptor::builder(&cert, &key)
-        .and_then(|b| b.key_parameters(&args.key_parameters))
-        .map(|b| b.tls13_token_binding(args.tls13_token_binding))
-        .and_then(|b| b.build())
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let acceptor = args.tls.acceptor(args.listen)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::Rejected(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -74,10 +43,6 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         })
         .await
         .map_err(|e| Failure::Rejected(format!("server failed: {e}")))
-}
-
-pub(crate) fn read(path: &PathBuf) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
 }
 
 /// `GET /`: what this connection negotiated and which IDs the request proved.

@@ -242,10 +242,7 @@ impl ConnectorBuilder {
         let hello = policy.client_hello_parameters().to_bytes();
         b.add_custom_ext(
             TOKEN_BINDING_EXTENSION_TYPE,
-            ExtensionContext::TLS_ONLY
-                | ExtensionContext::CLIENT_HELLO
-                | ExtensionContext::TLS1_2_SERVER_HELLO
-                | ExtensionContext::TLS1_3_ENCRYPTED_EXTENSIONS,
+            handshake::extension_contexts(),
             move |_ssl, _context, _| Ok(offer.then(|| hello.clone())),
             move |ssl, context, data, _| {
                 // EMS/RI are re-checked after the handshake (see the module docs); the

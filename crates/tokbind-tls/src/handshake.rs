@@ -9,12 +9,22 @@
 use std::sync::OnceLock;
 
 use openssl::ex_data::Index;
-use openssl::ssl::{Ssl, SslRef, SslVersion};
+use openssl::ssl::{ExtensionContext, Ssl, SslRef, SslVersion};
 use tokbind_proto::{
     ConnectionInfo, EXPORTER_LABEL, Ekm, Negotiated, TlsVersion, TokenBindingParameters,
 };
 
 use crate::ffi;
+
+/// Where `token_binding` travels (RFC 8472 §2, draft-ietf-tokbind-tls13 §2): offered in
+/// the ClientHello, answered in the TLS 1.2 ServerHello or the TLS 1.3
+/// EncryptedExtensions. The same for both ends.
+pub(crate) fn extension_contexts() -> ExtensionContext {
+    ExtensionContext::TLS_ONLY
+        | ExtensionContext::CLIENT_HELLO
+        | ExtensionContext::TLS1_2_SERVER_HELLO
+        | ExtensionContext::TLS1_3_ENCRYPTED_EXTENSIONS
+}
 
 /// What one handshake learned about Token Binding so far.
 #[derive(Debug, Default)]

@@ -230,10 +230,7 @@ impl AcceptorBuilder {
         let policy = self.policy.with_draft_versions(self.draft_versions);
         b.add_custom_ext(
             TOKEN_BINDING_EXTENSION_TYPE,
-            ExtensionContext::TLS_ONLY
-                | ExtensionContext::CLIENT_HELLO
-                | ExtensionContext::TLS1_2_SERVER_HELLO
-                | ExtensionContext::TLS1_3_ENCRYPTED_EXTENSIONS,
+            handshake::extension_contexts(),
             // Called for the ServerHello (TLS 1.2) or EncryptedExtensions (TLS 1.3), only
             // when the client sent the extension. `None` omits it: no Token Binding.
             move |ssl, context, _| {
