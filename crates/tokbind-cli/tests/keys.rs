@@ -238,10 +238,26 @@ fn file_store_survives_restarts_and_refuses_corruption() {
         "never silently replaced"
     );
 
-    let reset = json(&tokbind_env(&["keys", "reset", "--key-store", &store], &[]));
-    // A corrupt key cannot be listed, so reset reports the store's error instead.
-    assert!(reset.is_null());
-    std::fs::remove_file(&key_file).unwrap();
+    // Listing reports the damage; an explicit reset deletes the damaged key (the way out).
+    assert_eq!(
+        tokbind_env(&["keys", "list", "--key-store", &store], &[])
+            .status
+            .code(),
+        Some(1)
+    );
+    let reset = json(&tokbind_env(
+        &[
+            "keys",
+            "reset",
+            "--key-store",
+            &store,
+            "--scope",
+            "127.0.0.1",
+        ],
+        &[],
+    ));
+    assert_eq!(reset["deleted"], 1);
+    assert!(!key_file.exists());
     let fresh = tbh_via(&server.url, &store, &[]);
     assert_ne!(fresh, first);
     let reset = json(&tokbind_env(

@@ -165,6 +165,39 @@ impl KeyStore for FileKeyStore {
     }
 
     fn list(&self) -> Result<Vec<KeyInfo>, KeyStoreError> {
+        self.entries()?
+            .into_iter()
+            .map(|(scope, key_parameters, path)| {
+                let key = Self::load(&path, key_parameters)?;
+                Ok(KeyInfo {
+                    scope,
+                    key_parameters,
+                    tbh: key.token_binding_id().tbh().to_string(),
+                    extractable: true,
+                })
+            })
+            .collect()
+    }
+
+    fn reset(&self, scope: Option<&str>) -> Result<usize, KeyStoreError> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let mut deleted = 0;
+        // The files are not parsed: deleting a damaged key is how a user recovers from it.
+        for (key_scope, key_parameters, path) in self.entries()? {
+            if scope.is_some_and(|s| s != key_scope) {
+                continue;
+            }
+            fs::remove_file(&path).map_err(io_error(&path))?;
+            loaded.remove(&(key_scope, key_parameters));
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+}
+
+impl FileKeyStore {
+    /// Every key file as (scope, key parameters, path), sorted, without reading them.
+    fn entries(&self) -> Result<Vec<(String, KeyParameters, PathBuf)>, KeyStoreError> {
         let mut out = Vec::new();
         for scope_dir in fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
             let scope_dir = scope_dir.map_err(io_error(&self.dir))?.path();
@@ -180,42 +213,18 @@ impl KeyStore for FileKeyStore {
             }
             for file in fs::read_dir(&scope_dir).map_err(io_error(&scope_dir))? {
                 let path = file.map_err(io_error(&scope_dir))?.path();
-                let Some(kp) = path
+                let kp = path
                     .file_name()
                     .and_then(|n| n.to_str())
                     .and_then(|n| n.strip_suffix(&format!(".{EXTENSION}")))
-                    .and_then(|n| n.parse::<KeyParameters>().ok())
-                else {
-                    continue;
-                };
-                let key = Self::load(&path, kp)?;
-                out.push(KeyInfo {
-                    scope: scope.clone(),
-                    key_parameters: kp,
-                    tbh: key.token_binding_id().tbh().to_string(),
-                    extractable: true,
-                });
+                    .and_then(|n| n.parse::<KeyParameters>().ok());
+                if let Some(kp) = kp {
+                    out.push((scope.clone(), kp, path));
+                }
             }
         }
-        out.sort_by(|a, b| {
-            (&a.scope, u8::from(a.key_parameters)).cmp(&(&b.scope, u8::from(b.key_parameters)))
-        });
+        out.sort_by(|a, b| (&a.0, u8::from(a.1)).cmp(&(&b.0, u8::from(b.1))));
         Ok(out)
-    }
-
-    fn reset(&self, scope: Option<&str>) -> Result<usize, KeyStoreError> {
-        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        let mut deleted = 0;
-        for info in self.list()? {
-            if scope.is_some_and(|s| s != info.scope) {
-                continue;
-            }
-            let path = self.path(&info.scope, info.key_parameters);
-            fs::remove_file(&path).map_err(io_error(&path))?;
-            loaded.remove(&(info.scope, info.key_parameters));
-            deleted += 1;
-        }
-        Ok(deleted)
     }
 }
 
