@@ -1,5 +1,5 @@
 //! Federated sign-in with Token Binding (RFC 8473 §5, OAuth 2.0 Token Binding, OIDC Token
-//! Bound Authentication): an IdP and an RP on two loopback ports, both over Token Binding
+//! Bound Authentication): an IdP and an RP on two loopback addresses (two sites), both over Token Binding
 //! TLS, and the bundled client walking through sign-in — then, as a second client with its
 //! own key, trying the stolen ID token, session cookie, access token and authorization code.
 //!

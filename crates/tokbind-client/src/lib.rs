@@ -1,7 +1,7 @@
 //! A Token Binding HTTPS client.
 //!
-//! It negotiates Token Binding on every TLS connection (RFC 8472), keeps one private key
-//! per origin and key parameters in memory, and sends `Sec-Token-Binding` — one provided
+//! It negotiates Token Binding on every TLS connection (RFC 8472), uses one private key
+//! per site (eTLD+1) and key parameters from its [`KeyStore`], and sends `Sec-Token-Binding` — one provided
 //! binding signed over the connection's EKM — on every request (RFC 8473 §2). The message
 //! is signed once per connection and reused for each request on it, as browsers did.
 //!
