@@ -29,6 +29,10 @@ pub enum Role {
         /// The RP's URL (its redirect URI is `<rp-url>/callback`).
         #[arg(long)]
         rp_url: String,
+        /// Token-signing keys (see `keygen`), the current one first; the same on every
+        /// IdP instance. A fresh key when absent.
+        #[arg(long, env = "TOKBIND_SIGNING_KEYS", hide_env_values = true)]
+        signing_keys: Option<String>,
     },
     /// Run the RP.
     Rp {
@@ -44,7 +48,13 @@ pub enum Role {
         /// Do not check the IdP's certificate on the back channel.
         #[arg(long)]
         insecure: bool,
+        /// Cookie MAC keys (see `keygen`), the current one first; the same on every RP
+        /// instance. A fresh key when absent.
+        #[arg(long, env = "TOKBIND_COOKIE_KEYS", hide_env_values = true)]
+        cookie_keys: Option<String>,
     },
+    /// Print fresh key material for several instances to share, as environment variables.
+    Keygen,
     /// Run the walkthrough against running servers.
     Client {
         /// The RP's URL.

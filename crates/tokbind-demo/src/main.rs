@@ -87,8 +87,12 @@ async fn run(role: Role) -> Result<bool, Error> {
             listen,
             public_url,
             rp_url,
+            signing_keys,
         } => {
-            let issuer = TokenIssuer::generate(public_url.clone())?;
+            let issuer = match signing_keys {
+                Some(keys) => TokenIssuer::from_config(public_url.clone(), &keys)?,
+                None => TokenIssuer::generate(public_url.clone())?,
+            };
             serve(
                 listen,
                 &public_url,
@@ -102,7 +106,12 @@ async fn run(role: Role) -> Result<bool, Error> {
             public_url,
             idp_url,
             insecure,
+            cookie_keys,
         } => {
+            let cookie_keys = match cookie_keys {
+                Some(keys) => CookieKeys::from_config(&keys)?,
+                None => CookieKeys::generate()?,
+            };
             let back_channel = Client::builder()
                 .server_verification(verification(insecure))
                 .build()?;
@@ -117,9 +126,20 @@ async fn run(role: Role) -> Result<bool, Error> {
                 rp_config(&public_url, &idp_url),
                 &jwks,
                 back_channel,
-                CookieKeys::generate()?,
+                cookie_keys,
             )?;
             serve(listen, &public_url, app).await?;
+            Ok(true)
+        }
+        Role::Keygen => {
+            println!(
+                "TOKBIND_SIGNING_KEYS={}",
+                TokenIssuer::generate_config_value()?
+            );
+            println!(
+                "TOKBIND_COOKIE_KEYS={}",
+                CookieKeys::generate_config_value()?
+            );
             Ok(true)
         }
         Role::Client {

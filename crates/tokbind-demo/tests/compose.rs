@@ -69,12 +69,14 @@ fn compose_file_matches_the_image_and_the_command_line() {
             listen: idp_listen,
             public_url: idp_url,
             rp_url: idp_rp,
+            ..
         },
         Role::Rp {
             listen: rp_listen,
             public_url: rp_url,
             idp_url: rp_idp,
             insecure,
+            ..
         },
         Role::Client {
             rp_url: client_rp,

@@ -27,8 +27,31 @@ fn demo(args: &[&str]) -> Command {
     c
 }
 
+/// `tokbind-demo keygen`: shared keys as (variable, value) pairs.
+fn keygen() -> Vec<(String, String)> {
+    let out = demo(&["keygen"]).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
 #[test]
 fn idp_rp_and_client_as_separate_processes() {
+    // Keys from configuration, as several instances of each would share them.
+    let keys = keygen();
+    let var = |name: &str| {
+        keys.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let (signing, cookie) = (var("TOKBIND_SIGNING_KEYS"), var("TOKBIND_COOKIE_KEYS"));
     // Two addresses: two sites, so the client keeps two keys (as with the `idp` and `rp`
     // hosts of docker-compose).
     let (idp_port, rp_port) = (free_port("127.0.0.2"), free_port("127.0.0.1"));
@@ -48,6 +71,7 @@ fn idp_rp_and_client_as_separate_processes() {
             "--rp-url",
             &rp_url,
         ])
+        .env("TOKBIND_SIGNING_KEYS", &signing)
         .spawn()
         .unwrap(),
     );
@@ -62,6 +86,7 @@ fn idp_rp_and_client_as_separate_processes() {
             &idp_url,
             "--insecure",
         ])
+        .env("TOKBIND_COOKIE_KEYS", &cookie)
         .spawn()
         .unwrap(),
     );

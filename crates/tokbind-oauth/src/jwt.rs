@@ -75,8 +75,16 @@ fn now() -> u64 {
 
 /// Issues ES256 JWTs — ID tokens and access tokens — bound to a Token Binding ID when one
 /// is given (the Token Provider side).
+///
+/// It holds one or more P-256 keys: the first signs, all are published in [`jwks`]
+/// (`TokenIssuer::jwks`), so tokens signed before a key rotation still verify. Instances
+/// configured with the same keys issue interchangeable tokens.
 pub struct TokenIssuer {
     issuer: String,
+    keys: Vec<SigningEntry>,
+}
+
+struct SigningEntry {
     kid: String,
     encoding: EncodingKey,
     jwk: Value,
@@ -84,9 +92,10 @@ pub struct TokenIssuer {
 
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
         f.debug_struct("TokenIssuer")
             .field("issuer", &self.issuer)
-            .field("kid", &self.kid)
+            .field("kids", &kids)
             .finish_non_exhaustive()
     }
 }
@@ -94,14 +103,52 @@ impl std::fmt::Debug for TokenIssuer {
 impl TokenIssuer {
     /// A fresh P-256 signing key for `issuer`.
     pub fn generate(issuer: impl Into<String>) -> Result<Self, TokenError> {
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|e| TokenError::Signing(e.to_string()))?;
-        Self::from_pkcs8(issuer, pkcs8.as_ref())
+        let pkcs8 = Self::generate_key()?;
+        Self::from_pkcs8(issuer, &pkcs8)
+    }
+
+    fn generate_key() -> Result<Vec<u8>, TokenError> {
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|e| TokenError::Signing(e.to_string()))
     }
 
     /// Use an existing P-256 key (PKCS#8 DER) — to share it between instances.
     pub fn from_pkcs8(issuer: impl Into<String>, der: &[u8]) -> Result<Self, TokenError> {
+        Ok(Self {
+            issuer: issuer.into(),
+            keys: vec![Self::entry(der)?],
+        })
+    }
+
+    /// Keys from configuration: unpadded base64url PKCS#8 P-256 keys separated by commas
+    /// or whitespace, the signing key first and older ones (still published) after it.
+    pub fn from_config(issuer: impl Into<String>, value: &str) -> Result<Self, TokenError> {
+        let keys = value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                let der = tokbind_proto::base64url::decode(k.as_bytes()).map_err(|_| {
+                    TokenError::Signing("a signing key is not unpadded base64url".into())
+                })?;
+                Self::entry(&der)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err(TokenError::Signing("no signing key configured".into()));
+        }
+        Ok(Self {
+            issuer: issuer.into(),
+            keys,
+        })
+    }
+
+    /// A fresh key in the form [`TokenIssuer::from_config`] reads.
+    pub fn generate_config_value() -> Result<String, TokenError> {
+        Ok(tokbind_proto::base64url::encode(&Self::generate_key()?))
+    }
+
+    fn entry(der: &[u8]) -> Result<SigningEntry, TokenError> {
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
             .map_err(|e| TokenError::Signing(e.to_string()))?;
         let point = pair.public_key().as_ref();
@@ -109,8 +156,7 @@ impl TokenIssuer {
         let (x, y) = (b64(&point[1..33]), b64(&point[33..65]));
         // Key ID: a short hash of the public key, stable for the key's lifetime.
         let kid = b64(&aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, point).as_ref()[..12]);
-        Ok(Self {
-            issuer: issuer.into(),
+        Ok(SigningEntry {
             jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig"}),
             kid,
             encoding: EncodingKey::from_ec_der(der),
@@ -124,14 +170,15 @@ impl TokenIssuer {
 
     /// The public keys as a JWK Set, for the `jwks_uri` endpoint.
     pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.jwk] })
+        json!({ "keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
     }
 
-    /// Sign any claims.
+    /// Sign any claims with the current (first) key.
     pub fn sign(&self, claims: &impl Serialize) -> Result<String, TokenError> {
+        let current = &self.keys[0];
         let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
+        header.kid = Some(current.kid.clone());
+        jsonwebtoken::encode(&header, claims, &current.encoding)
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
 

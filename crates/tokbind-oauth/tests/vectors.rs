@@ -242,3 +242,51 @@ fn oidc_a1_es512_id_token_verifies_with_the_printed_p521_key() {
         Err(CnfError::Mismatch)
     );
 }
+
+#[test]
+fn signing_keys_from_configuration_rotate() {
+    use std::time::Duration;
+    use tokbind_oauth::TokenIssuer;
+    let (old, new) = (
+        TokenIssuer::generate_config_value().unwrap(),
+        TokenIssuer::generate_config_value().unwrap(),
+    );
+    let before = TokenIssuer::from_config("https://idp.example", &old).unwrap();
+    let token = before
+        .token(
+            "alice",
+            "rp",
+            Duration::from_secs(60),
+            None,
+            None,
+            Default::default(),
+        )
+        .unwrap();
+    // Two instances with the same configuration: interchangeable.
+    let twin = TokenIssuer::from_config("https://idp.example", &old).unwrap();
+    assert_eq!(twin.jwks(), before.jwks());
+    // After rotation the new key signs and the old one is still published.
+    let rotated = TokenIssuer::from_config("https://idp.example", &format!("{new},{old}")).unwrap();
+    assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 2);
+    let verifier = TokenVerifier::new(&rotated.jwks(), "https://idp.example", "rp").unwrap();
+    assert_eq!(
+        verifier.decode(&token).unwrap().sub,
+        "alice",
+        "a token from before the rotation"
+    );
+    let fresh = rotated
+        .token(
+            "alice",
+            "rp",
+            Duration::from_secs(60),
+            None,
+            None,
+            Default::default(),
+        )
+        .unwrap();
+    assert!(verifier.decode(&fresh).is_ok());
+    let old_only = TokenVerifier::new(&before.jwks(), "https://idp.example", "rp").unwrap();
+    assert!(old_only.decode(&fresh).is_err(), "the new key signs");
+    assert!(TokenIssuer::from_config("x", "").is_err());
+    assert!(TokenIssuer::from_config("x", "not-a-key").is_err());
+}

@@ -73,6 +73,40 @@ impl CookieKeys {
         Ok(self)
     }
 
+    /// Keys from configuration: unpadded base64url keys of at least 32 bytes, separated by
+    /// commas or whitespace, the signing key first and older ones after it. Give every
+    /// instance the same value (an environment variable, a secrets file): then any
+    /// instance checks any cookie.
+    ///
+    /// ```
+    /// use tower_tokbind::cookie::CookieKeys;
+    /// let keys = CookieKeys::from_config("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8, ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8")?;
+    /// # Ok::<(), tower_tokbind::cookie::CookieKeyError>(())
+    /// ```
+    pub fn from_config(value: &str) -> Result<Self, CookieKeyError> {
+        let mut keys = value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                URL_SAFE_NO_PAD
+                    .decode(k)
+                    .map_err(|_| CookieKeyError("a cookie key is not unpadded base64url"))
+            });
+        let first = keys
+            .next()
+            .ok_or(CookieKeyError("no cookie key configured"))??;
+        keys.try_fold(Self::new(&first)?, |set, k| set.with_previous(&k?))
+    }
+
+    /// A fresh key in the form [`CookieKeys::from_config`] reads.
+    pub fn generate_config_value() -> Result<String, CookieKeyError> {
+        let mut bytes = [0u8; MIN_KEY_LEN];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| CookieKeyError("the system random generator failed"))?;
+        Ok(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
     /// A fresh random key: bindings do not survive a restart and are not shared between
     /// instances. For demos and tests; load real keys from configuration.
     pub fn generate() -> Result<Self, CookieKeyError> {
@@ -260,6 +294,40 @@ mod tests {
             keys.open(None, "id", &relabelled),
             Err(DropReason::Mismatch)
         );
+    }
+
+    #[test]
+    fn keys_from_configuration() {
+        let (a, b) = (
+            CookieKeys::generate_config_value().unwrap(),
+            CookieKeys::generate_config_value().unwrap(),
+        );
+        let me = proven();
+        let one = CookieKeys::from_config(&a).unwrap();
+        let bound = one.bind(Some(&me), "id", "v");
+        // Another instance with the same configuration checks it; a rotated one too.
+        assert_eq!(
+            CookieKeys::from_config(&a)
+                .unwrap()
+                .open(Some(&me), "id", &bound),
+            Ok("v")
+        );
+        let rotated = CookieKeys::from_config(&format!("{b}, {a}")).unwrap();
+        assert_eq!(rotated.open(Some(&me), "id", &bound), Ok("v"));
+        assert_ne!(
+            rotated.bind(Some(&me), "id", "v"),
+            bound,
+            "the first key signs"
+        );
+        assert!(
+            CookieKeys::from_config(&b)
+                .unwrap()
+                .open(Some(&me), "id", &bound)
+                .is_err()
+        );
+        for bad in ["", " , ", "not base64!", "AAEC"] {
+            assert!(CookieKeys::from_config(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
