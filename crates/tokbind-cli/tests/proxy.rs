@@ -1,9 +1,10 @@
 //! `tokbind proxy` end to end: Token Binding client → `tokbind proxy` (a separate process) →
 //! a plain-HTTP axum backend that trusts only the proxy's address.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
+use common::{Served, spawn_listening};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -21,17 +22,10 @@ use tower_tokbind::ttrp::ForwardedTokenBindingLayer;
 use tower_tokbind::{ProvidedBinding, ReferredBinding};
 
 struct Proxy {
-    child: Child,
+    _served: Served,
     url: String,
     _dir: TempDir,
     cert: Vec<u8>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct TempDir(std::path::PathBuf);
@@ -54,38 +48,28 @@ fn start_proxy_with(upstream: &str, extra: &[&str]) -> Proxy {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let cert = SelfSigned::generate(&["127.0.0.1"]).unwrap();
-    std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
-    std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokbind"))
-        .args([
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            upstream,
-            "--upstream-timeout",
-            "5",
-        ])
-        .args(extra)
-        .arg("--cert")
-        .arg(dir.join("cert.pem"))
-        .arg("--key")
-        .arg(dir.join("key.pem"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{first:?}"))
-        .trim()
-        .to_string();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, &cert.cert_pem).unwrap();
+    std::fs::write(&key_path, &cert.key_pem).unwrap();
+    let (cert_path, key_path) = (
+        cert_path.to_str().unwrap().to_string(),
+        key_path.to_str().unwrap().to_string(),
+    );
+    let mut args = vec![
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        upstream,
+        "--upstream-timeout",
+        "5",
+    ];
+    args.extend_from_slice(&["--cert", &cert_path, "--key", &key_path]);
+    args.extend_from_slice(extra);
+    let served = spawn_listening(&args);
+    let url = served.url.clone();
     Proxy {
-        child,
+        _served: served,
         url,
         _dir: TempDir(dir),
         cert: cert.cert_pem,

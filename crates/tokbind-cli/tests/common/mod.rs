@@ -21,9 +21,16 @@ impl Drop for Served {
 
 /// `tokbind serve --listen 127.0.0.1:0 EXTRA…`, once it listens.
 pub fn serve(extra: &[&str]) -> Served {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    spawn_listening(&args)
+}
+
+/// `tokbind ARGS…` for a command that prints `listening on URL` first (serve, proxy),
+/// once it listens.
+pub fn spawn_listening(args: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokbind"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
