@@ -5,6 +5,10 @@
 //! Alice logs in over a Token Binding connection and uses her session on a new connection;
 //! Mallory, who copied the cookie, gets no session (401) — with her own key, or with no
 //! Token Binding at all. Exits 0 only if every step behaved as expected.
+//!
+//! Sessions are in memory unless `TOKBIND_REDIS_URL` names a Redis server, and the cookie
+//! MAC keys are fresh unless `TOKBIND_COOKIE_KEYS` gives them (`tokbind-demo keygen`):
+//! with both, every instance of the app accepts every session.
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -16,7 +20,8 @@ use tokbind::client::Client;
 use tokbind::tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
 use tokbind::tower::TokenBindingLayer;
 use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
-use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+use tokbind_demo::store::SharedStore;
+use tower_sessions::{Session, SessionManagerLayer};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -55,12 +60,20 @@ async fn fetch(
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    // Shared by every instance: where sessions live, and the keys that bind the cookie.
+    let store = SharedStore::connect(std::env::var("TOKBIND_REDIS_URL").ok().as_deref()).await?;
+    let keys = match std::env::var("TOKBIND_COOKIE_KEYS") {
+        Ok(config) => CookieKeys::from_config(&config)?,
+        Err(_) => CookieKeys::generate()?,
+    };
+    println!("sessions: {store:?}");
+
     // The five lines that bind a session cookie: sessions, binding, verification.
     let app = Router::new()
         .route("/login", get(login))
         .route("/me", get(me))
-        .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(true))
-        .layer(BoundCookieLayer::new(CookieKeys::generate()?).only(["id"]))
+        .layer(SessionManagerLayer::new(store).with_secure(true))
+        .layer(BoundCookieLayer::new(keys).only(["id"]))
         .layer(TokenBindingLayer::new());
 
     let cert = SelfSigned::generate(&["localhost", "127.0.0.1"])?;

@@ -9,6 +9,7 @@ use http_body_util::Full;
 use serde_json::Value;
 use tokbind::client::{Client, KeyStore, MemoryKeyStore};
 use tokbind_demo::idp::{self, RegisteredClient};
+use tokbind_demo::store::SharedStore;
 use tokbind_oauth::TokenIssuer;
 use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
 
@@ -100,6 +101,7 @@ async fn refresh_tokens_are_bound_to_the_token_request_key() {
     let app = idp::router(
         TokenIssuer::generate(idp_url.clone()).unwrap(),
         vec![client],
+        SharedStore::memory(),
     );
     let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)
         .unwrap()

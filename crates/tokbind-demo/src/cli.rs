@@ -2,6 +2,7 @@
 //! against it).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 
@@ -33,6 +34,8 @@ pub enum Role {
         /// IdP instance. A fresh key when absent.
         #[arg(long, env = "TOKBIND_SIGNING_KEYS", hide_env_values = true)]
         signing_keys: Option<String>,
+        #[command(flatten)]
+        instance: InstanceArgs,
     },
     /// Run the RP.
     Rp {
@@ -52,6 +55,15 @@ pub enum Role {
         /// instance. A fresh key when absent.
         #[arg(long, env = "TOKBIND_COOKIE_KEYS", hide_env_values = true)]
         cookie_keys: Option<String>,
+        /// The IdP's certificate (PEM) for the back channel, instead of the system's roots.
+        #[arg(long, conflicts_with = "insecure")]
+        idp_roots: Option<PathBuf>,
+        /// A key-store directory for the back channel's Token Binding keys, shared by every
+        /// RP instance (refresh tokens are bound to those keys). In memory when absent.
+        #[arg(long, env = "TOKBIND_BACK_CHANNEL_KEYS")]
+        back_channel_keys: Option<PathBuf>,
+        #[command(flatten)]
+        instance: InstanceArgs,
     },
     /// Print fresh key material for several instances to share, as environment variables.
     Keygen,
@@ -67,4 +79,25 @@ pub enum Role {
         #[arg(long)]
         insecure: bool,
     },
+}
+
+/// What one server instance of several shares with the others, and how it names itself.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InstanceArgs {
+    /// Keep state (sessions, pending sign-ins, codes, refresh tokens) in Redis at this URL
+    /// (`redis://host:6379` or `redis+unix:///path`), shared by every instance. In memory
+    /// when absent: right for one instance only.
+    #[arg(long, env = "TOKBIND_REDIS_URL")]
+    pub redis: Option<String>,
+    /// Name this instance in a `tokbind-instance` response header, to see which instance
+    /// behind a load balancer answered.
+    #[arg(long, env = "TOKBIND_INSTANCE")]
+    pub instance: Option<String>,
+    /// The TLS certificate chain (PEM) every instance serves. A fresh self-signed
+    /// certificate when absent.
+    #[arg(long, env = "TOKBIND_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "TOKBIND_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }

@@ -9,18 +9,20 @@
 //!   token request's provided ID (the client's own key for this server).
 //! * `/jwks`, `/.well-known/openid-configuration`, `/introspect`.
 //!
+//! Codes and refresh tokens live in a [`SharedStore`], so that with several instances a
+//! code issued by one is redeemed at another.
+//!
 //! The user is always "alice": authentication itself is not what this demo is about.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokbind_oauth::metadata::Introspection;
 use tokbind_oauth::pkce::{self, StoredChallenge};
@@ -28,10 +30,13 @@ use tokbind_oauth::{BoundGrant, CnfPolicy, TokenIssuer, TokenVerifier, random_to
 use tokbind_proto::{ProvenKey, TokenBindingId};
 use tower_tokbind::{ProvidedBinding, TokenBindingLayer, VerifiedTokenBinding};
 
+use crate::store::{SharedStore, StoreError};
+
 /// The subject every sign-in authenticates as.
 pub const USER: &str = "alice";
 const CODE_LIFETIME: Duration = Duration::from_secs(60);
 const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+const REFRESH_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// A registered client (relying party).
 #[derive(Debug, Clone)]
@@ -44,34 +49,44 @@ pub struct RegisteredClient {
     pub api_audience: String,
 }
 
+/// An authorization code's record (under `code:<code>`, for [`CODE_LIFETIME`]).
+#[derive(Serialize, Deserialize)]
 struct Code {
-    client: RegisteredClient,
+    client_id: String,
     nonce: Option<String>,
-    referred: Option<TokenBindingId>,
+    /// base64url of the verified referred TBID of the authorization request.
+    referred: Option<String>,
     pkce: Option<StoredChallenge>,
-    issued: Instant,
 }
 
+/// A refresh token's record (under `refresh:<token>`).
+#[derive(Serialize, Deserialize)]
 struct Refresh {
     grant: BoundGrant,
-    client: RegisteredClient,
-    access_binding: Option<TokenBindingId>,
+    client_id: String,
+    /// base64url of the TBID new access tokens are bound to.
+    access_binding: Option<String>,
 }
 
 struct Idp {
     issuer: TokenIssuer,
     clients: Vec<RegisteredClient>,
-    codes: Mutex<HashMap<String, Code>>,
-    refresh: Mutex<HashMap<String, Refresh>>,
+    store: SharedStore,
 }
 
-/// The IdP's routes, behind `TokenBindingLayer`.
-pub fn router(issuer: TokenIssuer, clients: Vec<RegisteredClient>) -> Router {
+impl Idp {
+    fn client(&self, client_id: &str) -> Option<&RegisteredClient> {
+        self.clients.iter().find(|c| c.client_id == client_id)
+    }
+}
+
+/// The IdP's routes, behind `TokenBindingLayer`, keeping codes and refresh tokens in
+/// `store`.
+pub fn router(issuer: TokenIssuer, clients: Vec<RegisteredClient>, store: SharedStore) -> Router {
     let state = Arc::new(Idp {
         issuer,
         clients,
-        codes: Mutex::default(),
-        refresh: Mutex::default(),
+        store,
     });
     Router::new()
         .route("/authorize", get(authorize))
@@ -100,6 +115,26 @@ fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) 
         Json(json!({"error": error, "error_description": description.into()})),
     )
         .into_response()
+}
+
+fn store_error(e: StoreError) -> Response {
+    tracing::error!("{e}");
+    oauth_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the authorization server cannot reach its store",
+    )
+}
+
+fn tbid_text(id: Option<&TokenBindingId>) -> Option<String> {
+    id.map(TokenBindingId::to_base64url)
+}
+
+/// A TBID this server stored itself; unreadable only if the store was tampered with.
+fn stored_tbid(text: Option<&str>) -> Result<Option<TokenBindingId>, StoreError> {
+    text.map(TokenBindingId::from_base64url)
+        .transpose()
+        .map_err(StoreError::damaged)
 }
 
 fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
@@ -158,16 +193,19 @@ async fn authorize(
         _ => None,
     };
     let code = random_token();
-    idp.codes.lock().expect("lock").insert(
-        code.clone(),
-        Code {
-            client: client.clone(),
-            nonce: p.nonce,
-            referred,
-            pkce: challenge,
-            issued: Instant::now(),
-        },
-    );
+    let record = Code {
+        client_id: client.client_id.clone(),
+        nonce: p.nonce,
+        referred: tbid_text(referred.as_ref()),
+        pkce: challenge,
+    };
+    if let Err(e) = idp
+        .store
+        .put(&format!("code:{code}"), &record, CODE_LIFETIME)
+        .await
+    {
+        return store_error(e);
+    }
     Redirect::to(&with_query(
         &client.redirect_uri,
         &[("code", &code), ("state", state)],
@@ -194,11 +232,15 @@ async fn token(
     let provided = provided.map(|p| p.0);
     match p.grant_type.as_str() {
         "authorization_code" => {
-            // One use only: removed whatever happens next.
-            let code = p
-                .code
-                .as_deref()
-                .and_then(|c| idp.codes.lock().expect("lock").remove(c));
+            // One use only, on every instance: removed whatever happens next.
+            let code = match p.code.as_deref() {
+                Some(c) => match idp.store.take::<Code>(&format!("code:{c}")).await {
+                    Ok(code) => code,
+                    Err(e) => return store_error(e),
+                },
+                None => None,
+            };
+            // Expired codes are gone from the store.
             let Some(code) = code else {
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
@@ -206,33 +248,45 @@ async fn token(
                     "unknown or used authorization code",
                 );
             };
-            if code.issued.elapsed() > CODE_LIFETIME
-                || p.client_id.as_deref() != Some(&code.client.client_id)
-                || p.redirect_uri.as_deref() != Some(&code.client.redirect_uri)
-            {
+            let client = idp.client(&code.client_id);
+            let Some(client) = client.filter(|c| {
+                p.client_id.as_deref() == Some(&c.client_id)
+                    && p.redirect_uri.as_deref() == Some(&c.redirect_uri)
+            }) else {
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
-                    "the code is expired or was issued to another client",
+                    "the code was issued to another client",
                 );
-            }
+            };
             if let Some(challenge) = &code.pkce {
                 let verifier = p.code_verifier.as_deref().unwrap_or_default();
                 if let Err(e) = pkce::verify(challenge, verifier, provided.as_ref()) {
                     return oauth_error(StatusCode::BAD_REQUEST, e.oauth_error(), e.to_string());
                 }
             }
+            let referred = match stored_tbid(code.referred.as_deref()) {
+                Ok(r) => r,
+                Err(e) => return store_error(e),
+            };
             issue(
                 &idp,
-                &code.client,
+                client,
                 code.nonce.as_deref(),
-                code.referred,
+                referred,
                 provided.as_ref(),
             )
+            .await
         }
         "refresh_token" => {
-            let refresh = idp.refresh.lock().expect("lock");
-            let Some(record) = p.refresh_token.as_deref().and_then(|t| refresh.get(t)) else {
+            let record = match p.refresh_token.as_deref() {
+                Some(t) => match idp.store.get::<Refresh>(&format!("refresh:{t}")).await {
+                    Ok(record) => record,
+                    Err(e) => return store_error(e),
+                },
+                None => None,
+            };
+            let Some(record) = record else {
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
@@ -246,9 +300,17 @@ async fn token(
             {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", e.to_string());
             }
-            let (client, binding) = (record.client.clone(), record.access_binding.clone());
-            drop(refresh);
-            access_token_only(&idp, &client, binding.as_ref())
+            let Some(client) = idp.client(&record.client_id) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the client is no longer registered",
+                );
+            };
+            match stored_tbid(record.access_binding.as_deref()) {
+                Ok(binding) => access_token_only(&idp, client, binding.as_ref()),
+                Err(e) => store_error(e),
+            }
         }
         _ => oauth_error(
             StatusCode::BAD_REQUEST,
@@ -258,14 +320,14 @@ async fn token(
     }
 }
 
-fn issue(
+async fn issue(
     idp: &Idp,
     client: &RegisteredClient,
     nonce: Option<&str>,
     referred: Option<TokenBindingId>,
     provided: Option<&TokenBindingId>,
 ) -> Response {
-    let sign = || -> Result<Value, tokbind_oauth::TokenError> {
+    let sign = || -> Result<(Value, Refresh), tokbind_oauth::TokenError> {
         let id_token = idp.issuer.token(
             USER,
             &client.client_id,
@@ -282,26 +344,29 @@ fn issue(
             referred.as_ref(),
             Default::default(),
         )?;
-        let refresh = BoundGrant::issue(provided);
-        let value = refresh.value.clone();
-        idp.refresh.lock().expect("lock").insert(
-            value.clone(),
-            Refresh {
-                grant: refresh,
-                client: client.clone(),
-                access_binding: referred.clone(),
-            },
-        );
-        Ok(json!({
+        let grant = BoundGrant::issue(provided);
+        let body = json!({
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME.as_secs(),
             "id_token": id_token,
             "access_token": access_token,
-            "refresh_token": value,
-        }))
+            "refresh_token": grant.value,
+        });
+        let record = Refresh {
+            grant,
+            client_id: client.client_id.clone(),
+            access_binding: tbid_text(referred.as_ref()),
+        };
+        Ok((body, record))
     };
     match sign() {
-        Ok(body) => Json(body).into_response(),
+        Ok((body, record)) => {
+            let key = format!("refresh:{}", record.grant.value);
+            match idp.store.put(&key, &record, REFRESH_LIFETIME).await {
+                Ok(()) => Json(body).into_response(),
+                Err(e) => store_error(e),
+            }
+        }
         Err(e) => oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

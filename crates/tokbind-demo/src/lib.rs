@@ -10,6 +10,7 @@ pub mod cli;
 pub mod flow;
 pub mod idp;
 pub mod rp;
+pub mod store;
 
 use std::net::SocketAddr;
 
@@ -17,6 +18,8 @@ use tokbind_client::Client;
 use tokbind_oauth::TokenIssuer;
 use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
 use tower_tokbind::cookie::CookieKeys;
+
+use crate::store::SharedStore;
 
 /// Errors of the demo plumbing.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -67,7 +70,11 @@ pub async fn start_in_process() -> Result<InProcess, Error> {
 
     let issuer = TokenIssuer::generate(idp_url.clone())?;
     let jwks = issuer.jwks();
-    let idp_app = idp::router(issuer, vec![registered_client(&rp_url)]);
+    let idp_app = idp::router(
+        issuer,
+        vec![registered_client(&rp_url)],
+        SharedStore::memory(),
+    );
 
     let back_channel = Client::builder()
         .server_verification(ServerVerification::Roots(idp_cert.cert_pem.clone()))
@@ -77,6 +84,7 @@ pub async fn start_in_process() -> Result<InProcess, Error> {
         &jwks,
         back_channel,
         CookieKeys::generate()?,
+        SharedStore::memory(),
     )?;
 
     let idp_acceptor =

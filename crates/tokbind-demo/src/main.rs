@@ -17,8 +17,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::Parser as _;
 use http_body_util::Full;
-use tokbind_client::Client;
-use tokbind_demo::cli::Role;
+use std::sync::Arc;
+
+use tokbind_client::{Client, FileKeyStore};
+use tokbind_demo::cli::{InstanceArgs, Role};
+use tokbind_demo::store::SharedStore;
 use tokbind_demo::{Error, flow, idp, registered_client, rp, rp_config};
 use tokbind_oauth::TokenIssuer;
 use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
@@ -37,11 +40,38 @@ fn host_of(url: &str) -> Result<String, Error> {
     Ok(uri.host().ok_or("URL without a host")?.to_string())
 }
 
-async fn serve(listen: SocketAddr, public_url: &str, app: axum::Router) -> Result<(), Error> {
-    let cert = SelfSigned::generate(&[&host_of(public_url)?, "localhost", "127.0.0.1"])?;
-    let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
+/// The name of the response header that says which instance answered.
+const INSTANCE_HEADER: &str = "tokbind-instance";
+
+async fn serve(
+    listen: SocketAddr,
+    public_url: &str,
+    instance: &InstanceArgs,
+    mut app: axum::Router,
+) -> Result<(), Error> {
+    let (cert_pem, key_pem) = match (&instance.tls_cert, &instance.tls_key) {
+        (Some(cert), Some(key)) => (std::fs::read(cert)?, std::fs::read(key)?),
+        _ => {
+            let cert = SelfSigned::generate(&[&host_of(public_url)?, "localhost", "127.0.0.1"])?;
+            (cert.cert_pem, cert.key_pem)
+        }
+    };
+    let acceptor = TokenBindingAcceptor::builder(&cert_pem, &key_pem)?.build()?;
+    if let Some(name) = &instance.instance {
+        let value = http::HeaderValue::from_str(name)?;
+        app = app.layer(axum::middleware::map_response(
+            move |mut res: axum::response::Response| {
+                let value = value.clone();
+                async move {
+                    res.headers_mut().insert(INSTANCE_HEADER, value);
+                    res
+                }
+            },
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    println!("listening on {public_url} ({listen})");
+    let name = instance.instance.as_deref().unwrap_or("this instance");
+    println!("{name} listening on {public_url} ({listen})");
     tokbind_tls::serve(listener, acceptor, app).await?;
     Ok(())
 }
@@ -88,17 +118,15 @@ async fn run(role: Role) -> Result<bool, Error> {
             public_url,
             rp_url,
             signing_keys,
+            instance,
         } => {
             let issuer = match signing_keys {
                 Some(keys) => TokenIssuer::from_config(public_url.clone(), &keys)?,
                 None => TokenIssuer::generate(public_url.clone())?,
             };
-            serve(
-                listen,
-                &public_url,
-                idp::router(issuer, vec![registered_client(&rp_url)]),
-            )
-            .await?;
+            let store = SharedStore::connect(instance.redis.as_deref()).await?;
+            let app = idp::router(issuer, vec![registered_client(&rp_url)], store);
+            serve(listen, &public_url, &instance, app).await?;
             Ok(true)
         }
         Role::Rp {
@@ -107,14 +135,22 @@ async fn run(role: Role) -> Result<bool, Error> {
             idp_url,
             insecure,
             cookie_keys,
+            idp_roots,
+            back_channel_keys,
+            instance,
         } => {
             let cookie_keys = match cookie_keys {
                 Some(keys) => CookieKeys::from_config(&keys)?,
                 None => CookieKeys::generate()?,
             };
-            let back_channel = Client::builder()
-                .server_verification(verification(insecure))
-                .build()?;
+            let mut back_channel = Client::builder().server_verification(match idp_roots {
+                Some(path) => ServerVerification::Roots(std::fs::read(path)?),
+                None => verification(insecure),
+            });
+            if let Some(dir) = back_channel_keys {
+                back_channel = back_channel.keys(Arc::new(FileKeyStore::open(dir)?));
+            }
+            let back_channel = back_channel.build()?;
             let jwks_url = format!("{idp_url}/jwks");
             let jwks = patiently("fetching the IdP's keys", || async {
                 let req = http::Request::get(jwks_url.as_str()).body(Full::<Bytes>::default())?;
@@ -127,8 +163,9 @@ async fn run(role: Role) -> Result<bool, Error> {
                 &jwks,
                 back_channel,
                 cookie_keys,
+                SharedStore::connect(instance.redis.as_deref()).await?,
             )?;
-            serve(listen, &public_url, app).await?;
+            serve(listen, &public_url, &instance, app).await?;
             Ok(true)
         }
         Role::Keygen => {

@@ -11,9 +11,15 @@
 //! * `/protected` needs the session; `/api/me` needs a bearer access token bound to the
 //!   caller's key; `/login/id_token` accepts an ID token presented directly (as a
 //!   `form_post` response would be) — bound, so only its rightful holder can use it.
+//! * `/refresh` uses the session's refresh token over the back channel. The refresh token
+//!   is bound to the RP's own key for the IdP, so every RP instance must hold that key
+//!   (`--back-channel-keys`, a key store they share).
+//!
+//! Sessions and pending sign-ins live in a [`SharedStore`], so that any instance can
+//! serve any request.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -31,13 +37,17 @@ use tokbind_oauth::{
 };
 use tokbind_proto::ProvenKey;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+use tower_sessions::{Session, SessionManagerLayer};
 use tower_tokbind::cookie::{BoundCookieLayer, CookieKeys};
 use tower_tokbind::include_referred::IncludeReferredLayer;
 use tower_tokbind::{ProvidedBinding, TokenBindingLayer};
 
+use crate::store::SharedStore;
+
 /// The RP's session cookie name.
 pub const SESSION_COOKIE: &str = "rp_session";
+/// How long a sign-in may take between `/login` and `/callback`.
+const PENDING_LIFETIME: Duration = Duration::from_secs(600);
 
 /// Where the RP lives and whom it trusts.
 #[derive(Debug, Clone)]
@@ -63,17 +73,18 @@ struct Rp {
     config: RpConfig,
     id_tokens: TokenVerifier,
     back_channel: Client,
-    pending: Mutex<HashMap<String, String>>,
+    store: SharedStore,
 }
 
 /// The RP's routes: `idp_jwks` are the IdP's signing keys, `back_channel` the Token
 /// Binding client the RP uses to call the IdP, `cookie_keys` the MAC keys for the session
-/// cookie.
+/// cookie, and `store` where sessions and pending sign-ins live.
 pub fn router(
     config: RpConfig,
     idp_jwks: &Value,
     back_channel: Client,
     cookie_keys: CookieKeys,
+    store: SharedStore,
 ) -> Result<Router, TokenError> {
     let id_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.client_id)?;
     let api_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.api_audience)?;
@@ -82,12 +93,12 @@ pub fn router(
         config,
         id_tokens,
         back_channel,
-        pending: Mutex::default(),
+        store: store.clone(),
     });
     let api = Router::new()
         .route("/api/me", get(api_me))
         .route_layer(BoundBearerLayer::new(api_tokens).policy(CnfPolicy::Required));
-    let sessions = SessionManagerLayer::new(MemoryStore::default())
+    let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_secure(true)
         .with_same_site(SameSite::Lax);
@@ -100,6 +111,7 @@ pub fn router(
         .route("/callback", get(callback))
         .route("/protected", get(protected))
         .route("/login/id_token", get(id_token_login))
+        .route("/refresh", get(refresh))
         .with_state(state)
         .merge(api)
         .layer(sessions)
@@ -116,12 +128,12 @@ fn problem(status: StatusCode, reason: &str, detail: impl Into<String>) -> Respo
         .into_response()
 }
 
-async fn login(State(rp): State<Arc<Rp>>) -> Redirect {
+async fn login(State(rp): State<Arc<Rp>>) -> Response {
     let (state, nonce) = (random_token(), random_token());
-    rp.pending
-        .lock()
-        .expect("lock")
-        .insert(state.clone(), nonce.clone());
+    let key = format!("pending:{state}");
+    if let Err(e) = rp.store.put(&key, &nonce, PENDING_LIFETIME).await {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string());
+    }
     let mut url =
         url::Url::parse(&format!("{}/authorize", rp.config.idp_url)).expect("valid IdP URL");
     url.query_pairs_mut().extend_pairs([
@@ -133,7 +145,7 @@ async fn login(State(rp): State<Arc<Rp>>) -> Redirect {
         ("code_challenge_method", pkce::REFERRED_TB),
         ("code_challenge", pkce::REFERRED_TB),
     ]);
-    Redirect::to(url.as_str())
+    Redirect::to(url.as_str()).into_response()
 }
 
 #[derive(Deserialize)]
@@ -149,10 +161,13 @@ async fn callback(
     provided: Option<ProvidedBinding>,
     Query(p): Query<CallbackParams>,
 ) -> Response {
-    let nonce = p
-        .state
-        .as_deref()
-        .and_then(|s| rp.pending.lock().expect("lock").remove(s));
+    let nonce = match p.state.as_deref() {
+        Some(s) => match rp.store.take::<String>(&format!("pending:{s}")).await {
+            Ok(nonce) => nonce,
+            Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+        },
+        None => None,
+    };
     let (Some(nonce), Some(code)) = (nonce, p.code) else {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -175,27 +190,9 @@ async fn callback(
         .append_pair("client_id", &rp.config.client_id)
         .append_pair("code_verifier", &pkce::referred_tb_verifier(&browser))
         .finish();
-    let request = http::Request::post(format!("{}/token", rp.config.idp_url))
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(Full::new(Bytes::from(form)))
-        .expect("valid request");
-    let tokens: Value = match rp.back_channel.fetch(request).await {
-        Ok(f) if f.response.status().is_success() => {
-            serde_json::from_slice(f.response.body()).unwrap_or_default()
-        }
-        Ok(f) => {
-            let body: Value = serde_json::from_slice(f.response.body()).unwrap_or_default();
-            let error = body["error"].as_str().unwrap_or("token_error").to_string();
-            return problem(
-                StatusCode::UNAUTHORIZED,
-                &error,
-                body["error_description"].as_str().unwrap_or_default(),
-            );
-        }
-        Err(e) => return problem(StatusCode::BAD_GATEWAY, "idp_unreachable", e.to_string()),
+    let tokens = match token_request(&rp, form).await {
+        Ok(tokens) => tokens,
+        Err(response) => return response,
     };
     let id_token = tokens["id_token"].as_str().unwrap_or_default();
     let claims =
@@ -215,12 +212,68 @@ async fn callback(
                 "access_token",
                 tokens["access_token"].as_str().unwrap_or_default(),
             )
+            .await?;
+        session
+            .insert(
+                "refresh_token",
+                tokens["refresh_token"].as_str().unwrap_or_default(),
+            )
             .await
     };
     if let Err(e) = stored.await {
         return problem(StatusCode::INTERNAL_SERVER_ERROR, "session", e.to_string());
     }
     Redirect::to("/protected").into_response()
+}
+
+/// A request to the IdP's token endpoint over the RP's Token Binding back channel.
+async fn token_request(rp: &Rp, form: String) -> Result<Value, Response> {
+    let request = http::Request::post(format!("{}/token", rp.config.idp_url))
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(Full::new(Bytes::from(form)))
+        .expect("valid request");
+    match rp.back_channel.fetch(request).await {
+        Ok(f) if f.response.status().is_success() => {
+            Ok(serde_json::from_slice(f.response.body()).unwrap_or_default())
+        }
+        Ok(f) => {
+            let body: Value = serde_json::from_slice(f.response.body()).unwrap_or_default();
+            let error = body["error"].as_str().unwrap_or("token_error").to_string();
+            Err(problem(
+                StatusCode::UNAUTHORIZED,
+                &error,
+                body["error_description"].as_str().unwrap_or_default(),
+            ))
+        }
+        Err(e) => Err(problem(
+            StatusCode::BAD_GATEWAY,
+            "idp_unreachable",
+            e.to_string(),
+        )),
+    }
+}
+
+/// A new access token for the session, from its refresh token (bound to the RP's key).
+async fn refresh(State(rp): State<Arc<Rp>>, session: Session) -> Response {
+    let Ok(Some(refresh_token)) = session.get::<String>("refresh_token").await else {
+        return problem(StatusCode::UNAUTHORIZED, "no_session", "sign in at /login");
+    };
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", &refresh_token)
+        .finish();
+    let tokens = match token_request(&rp, form).await {
+        Ok(tokens) => tokens,
+        Err(response) => return response,
+    };
+    let access_token = tokens["access_token"].as_str().unwrap_or_default();
+    if let Err(e) = session.insert("access_token", access_token).await {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "session", e.to_string());
+    }
+    Json(json!({"access_token": access_token})).into_response()
 }
 
 /// The signed-in page. It shows the session's tokens so the demo can play the thief.

@@ -1,57 +1,16 @@
 //! The three docker-compose roles as separate processes on loopback: what `docker compose
 //! up` runs, minus Docker (which the build machines do not have).
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind(format!("{ip}:0"))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn demo(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tokbind-demo"));
-    c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    c
-}
-
-/// `tokbind-demo keygen`: shared keys as (variable, value) pairs.
-fn keygen() -> Vec<(String, String)> {
-    let out = demo(&["keygen"]).output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect()
-}
+use common::{Killed, demo, free_port, keygen};
 
 #[test]
 fn idp_rp_and_client_as_separate_processes() {
     // Keys from configuration, as several instances of each would share them.
-    let keys = keygen();
-    let var = |name: &str| {
-        keys.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap()
-    };
-    let (signing, cookie) = (var("TOKBIND_SIGNING_KEYS"), var("TOKBIND_COOKIE_KEYS"));
+    let (signing, cookie) = keygen();
     // Two addresses: two sites, so the client keeps two keys (as with the `idp` and `rp`
     // hosts of docker-compose).
     let (idp_port, rp_port) = (free_port("127.0.0.2"), free_port("127.0.0.1"));

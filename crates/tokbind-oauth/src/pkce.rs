@@ -10,6 +10,7 @@
 //! verifier a constant; for `referred_tb` it is the other way round, unhashed. Every
 //! mismatch is `invalid_grant`.
 
+use serde::{Deserialize, Serialize};
 use tokbind_proto::{Tbh, TokenBindingId};
 
 /// `code_challenge_method` for native apps.
@@ -21,12 +22,52 @@ pub const PROVIDED_TB: &str = "provided_tb";
 
 /// What an authorization server stores with a code issued under a Token Binding PKCE
 /// method.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It serializes as `{"method": "TB-S256" | "referred_tb", "value": <base64url>}`, so that
+/// codes can live in a store shared by several authorization-server instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "ChallengeRepr", try_from = "ChallengeRepr")]
 pub enum StoredChallenge {
     /// `TB-S256`: the hash of the TBID the client will use at the token endpoint.
     TbS256(Tbh),
     /// `referred_tb`: the referred TBID of the authorization request.
     ReferredTb(TokenBindingId),
+}
+
+/// The stored form: the method's name and the hash (`TB-S256`) or the TBID (`referred_tb`).
+#[derive(Serialize, Deserialize)]
+struct ChallengeRepr {
+    method: String,
+    value: String,
+}
+
+impl From<StoredChallenge> for ChallengeRepr {
+    fn from(c: StoredChallenge) -> Self {
+        let (method, value) = match c {
+            StoredChallenge::TbS256(tbh) => (TB_S256, tbh.to_string()),
+            StoredChallenge::ReferredTb(id) => (REFERRED_TB, id.to_base64url()),
+        };
+        Self {
+            method: method.into(),
+            value,
+        }
+    }
+}
+
+impl TryFrom<ChallengeRepr> for StoredChallenge {
+    type Error = String;
+
+    fn try_from(r: ChallengeRepr) -> Result<Self, String> {
+        match r.method.as_str() {
+            TB_S256 => Tbh::from_base64url(&r.value)
+                .map(Self::TbS256)
+                .map_err(|e| format!("stored TB-S256 challenge: {e}")),
+            REFERRED_TB => TokenBindingId::from_base64url(&r.value)
+                .map(Self::ReferredTb)
+                .map_err(|e| format!("stored referred_tb challenge: {e}")),
+            other => Err(format!("unknown stored PKCE method {other:?}")),
+        }
+    }
 }
 
 /// A PKCE step failed.
@@ -104,4 +145,43 @@ pub fn tb_s256_challenge(token_endpoint_id: &TokenBindingId) -> String {
 /// callback request.
 pub fn referred_tb_verifier(callback_provided: &TokenBindingId) -> String {
     callback_provided.to_base64url()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn some_id() -> TokenBindingId {
+        TokenBindingId::ecdsap256(&[7; 64])
+    }
+
+    #[test]
+    fn stored_challenges_survive_a_shared_store() {
+        for stored in [
+            StoredChallenge::TbS256(some_id().tbh()),
+            StoredChallenge::ReferredTb(some_id()),
+        ] {
+            let text = serde_json::to_string(&stored).unwrap();
+            assert_eq!(
+                serde_json::from_str::<StoredChallenge>(&text).unwrap(),
+                stored
+            );
+        }
+        let text = serde_json::to_string(&StoredChallenge::ReferredTb(some_id())).unwrap();
+        assert!(text.contains(r#""method":"referred_tb""#), "{text}");
+    }
+
+    #[test]
+    fn damaged_stored_challenges_are_errors() {
+        for bad in [
+            r#"{"method":"S256","value":"abc"}"#,
+            r#"{"method":"TB-S256","value":"!!"}"#,
+            r#"{"method":"referred_tb","value":"AAAA"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<StoredChallenge>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

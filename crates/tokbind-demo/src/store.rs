@@ -1,0 +1,292 @@
+//! State that every instance of a server must see: in this process by default, or in
+//! Redis when several instances run behind a load balancer.
+//!
+//! Token Binding itself is stateless on the server: the EKM lives in the TLS connection
+//! and the cookie and token bindings are MACs and signatures under keys loaded from
+//! configuration. What *is* state is the application's: the RP's sessions and pending
+//! sign-ins, the IdP's authorization codes and refresh tokens. A client's next connection
+//! may land on any instance, so with more than one instance these must live in a shared
+//! store; [`SharedStore::connect`] picks it.
+//!
+//! Single use is atomic in both stores ([`SharedStore::take`] is Redis `GETDEL`), so an
+//! authorization code redeemed on two instances at once is still redeemed once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::AsyncCommands as _;
+use redis::aio::ConnectionManager;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store;
+
+/// A store failed (Redis unreachable, or a damaged value).
+#[derive(Debug, thiserror::Error)]
+#[error("shared store: {0}")]
+pub struct StoreError(String);
+
+impl StoreError {
+    /// A value in the store could not be read back.
+    pub fn damaged(e: impl fmt::Display) -> Self {
+        Self(format!("damaged value: {e}"))
+    }
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::damaged(e)
+    }
+}
+
+/// A key-value store with expiry and atomic single use: this process's memory, or Redis.
+/// Cheap to clone; clones share the store.
+#[derive(Clone)]
+pub struct SharedStore(Backend);
+
+/// Values and when they expire.
+type Entries = Arc<Mutex<HashMap<String, (Vec<u8>, Instant)>>>;
+
+#[derive(Clone)]
+enum Backend {
+    Memory(Entries),
+    Redis(ConnectionManager),
+}
+
+impl fmt::Debug for SharedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Backend::Memory(_) => "SharedStore::Memory",
+            Backend::Redis(_) => "SharedStore::Redis",
+        })
+    }
+}
+
+impl Default for SharedStore {
+    fn default() -> Self {
+        Self::memory()
+    }
+}
+
+impl SharedStore {
+    /// This process's memory: right for one instance, wrong for several.
+    pub fn memory() -> Self {
+        Self(Backend::Memory(Arc::default()))
+    }
+
+    /// Redis at `url` (`redis://host:port/db` or `redis+unix:///path/to/socket`). The
+    /// connection is multiplexed and reconnects by itself.
+    pub async fn redis(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)?;
+        Ok(Self(Backend::Redis(client.get_connection_manager().await?)))
+    }
+
+    /// Redis when a URL is given, memory otherwise.
+    pub async fn connect(redis_url: Option<&str>) -> Result<Self, StoreError> {
+        match redis_url {
+            Some(url) => Self::redis(url).await,
+            None => Ok(Self::memory()),
+        }
+    }
+
+    /// Store `value` under `key` for `ttl`, replacing what was there.
+    pub async fn put<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.put_bytes(key, serde_json::to_vec(value)?, ttl, false)
+            .await
+            .map(drop)
+    }
+
+    /// The value under `key`, removed in the same step: a second `take` (on any instance)
+    /// finds nothing.
+    pub async fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        let bytes = match &self.0 {
+            Backend::Memory(map) => lock(map)
+                .remove(key)
+                .filter(|(_, expires)| *expires > Instant::now())
+                .map(|(v, _)| v),
+            Backend::Redis(conn) => conn.clone().get_del(key).await?,
+        };
+        decode(bytes)
+    }
+
+    /// The value under `key`, left in place.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        let bytes = match &self.0 {
+            Backend::Memory(map) => lock(map)
+                .get(key)
+                .filter(|(_, expires)| *expires > Instant::now())
+                .map(|(v, _)| v.clone()),
+            Backend::Redis(conn) => conn.clone().get(key).await?,
+        };
+        decode(bytes)
+    }
+
+    /// Remove `key`.
+    pub async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        match &self.0 {
+            Backend::Memory(map) => {
+                lock(map).remove(key);
+            }
+            Backend::Redis(conn) => conn.clone().del::<_, ()>(key).await?,
+        }
+        Ok(())
+    }
+
+    /// Set `key` (only if absent when `only_new`); `Ok(false)` when it was present.
+    async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        ttl: Duration,
+        only_new: bool,
+    ) -> Result<bool, StoreError> {
+        // Redis rounds a zero expiry to an error; a value that expires now is simply absent.
+        let ttl = ttl.max(Duration::from_millis(1));
+        match &self.0 {
+            Backend::Memory(map) => {
+                let now = Instant::now();
+                let mut map = lock(map);
+                // Sweep now and then, so expired entries do not pile up.
+                if map.len() >= 1024 && map.len().is_power_of_two() {
+                    map.retain(|_, (_, expires)| *expires > now);
+                }
+                if only_new && map.get(key).is_some_and(|(_, expires)| *expires > now) {
+                    return Ok(false);
+                }
+                map.insert(key.to_owned(), (bytes, now + ttl));
+                Ok(true)
+            }
+            Backend::Redis(conn) => {
+                let mut options = redis::SetOptions::default().with_expiration(
+                    redis::SetExpiry::PX(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+                );
+                if only_new {
+                    options = options.conditional_set(redis::ExistenceCheck::NX);
+                }
+                let set: Option<String> = conn.clone().set_options(key, bytes, options).await?;
+                Ok(set.is_some())
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock cannot leave a HashMap half-updated in a
+    // way that matters here: keep serving.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn decode<T: DeserializeOwned>(bytes: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
+    Ok(bytes.map(|b| serde_json::from_slice(&b)).transpose()?)
+}
+
+fn session_key(id: &Id) -> String {
+    format!("session:{id}")
+}
+
+fn session_ttl(record: &Record) -> Duration {
+    let left = record.expiry_date - tower_sessions::cookie::time::OffsetDateTime::now_utc();
+    Duration::try_from(left).unwrap_or(Duration::ZERO)
+}
+
+fn backend_error(e: StoreError) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+/// `tower-sessions` sessions in the shared store, under `session:<id>`, expiring with the
+/// session.
+#[async_trait]
+impl SessionStore for SharedStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let bytes = serde_json::to_vec(&*record)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        // A fresh random ID never collides in practice; if it does, draw another rather
+        // than overwrite someone else's session.
+        while !self
+            .put_bytes(
+                &session_key(&record.id),
+                bytes.clone(),
+                session_ttl(record),
+                true,
+            )
+            .await
+            .map_err(backend_error)?
+        {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let bytes =
+            serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        self.put_bytes(&session_key(&record.id), bytes, session_ttl(record), false)
+            .await
+            .map(drop)
+            .map_err(backend_error)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.get(&session_key(id)).await.map_err(backend_error)
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.remove(&session_key(id)).await.map_err(backend_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn take_is_single_use_and_expiry_hides_values() {
+        let store = SharedStore::memory();
+        store
+            .put("code:a", &"x", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get::<String>("code:a").await.unwrap().as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            store.take::<String>("code:a").await.unwrap().as_deref(),
+            Some("x")
+        );
+        assert_eq!(store.take::<String>("code:a").await.unwrap(), None);
+
+        store
+            .put("code:b", &"y", Duration::from_millis(1))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(store.get::<String>("code:b").await.unwrap(), None);
+        assert_eq!(store.take::<String>("code:b").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn damaged_values_are_errors() {
+        let store = SharedStore::memory();
+        store
+            .put("k", &"text", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(store.get::<u32>("k").await.is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! Process plumbing shared by the multi-process tests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::process::{Child, Command, Stdio};
+
+/// A child process killed (and reaped) when dropped, so a failing test leaves nothing
+/// running.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port that was free on `ip` a moment ago.
+pub fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind(format!("{ip}:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `tokbind-demo` binary with `args`, output piped.
+pub fn demo(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tokbind-demo"));
+    c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+/// `tokbind-demo keygen`: (signing keys, cookie keys), as every instance shares them.
+pub fn keygen() -> (String, String) {
+    let out = demo(&["keygen"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let var = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("keygen printed no {name}: {stdout}"))
+            .to_string()
+    };
+    (var("TOKBIND_SIGNING_KEYS"), var("TOKBIND_COOKIE_KEYS"))
+}

@@ -1,0 +1,549 @@
+//! Scale-out, for real: two RP and two IdP instances (separate processes, each
+//! terminating TLS itself), a layer-4 load balancer (HAProxy in TCP mode) in front of
+//! each pair, and Redis holding sessions, pending sign-ins, codes and refresh tokens.
+//!
+//! ```text
+//!                      ┌── rp-1 ──┐                       ┌── idp-1 ──┐
+//! client ── HAProxy ───┤          ├── back channel ── HAProxy ─┤           ├── Redis
+//!          127.0.0.1   └── rp-2 ──┘                  127.0.0.2 └── idp-2 ──┘
+//! ```
+//!
+//! Every new connection goes to the next instance. The test shows (from the instances'
+//! `tokbind-instance` header and from HAProxy's own log) that consecutive connections
+//! alternate, and that
+//! * the bound session cookie, access token and ID token are accepted on every instance,
+//!   and the refresh token (bound to the RP's shared back-channel key) on every IdP;
+//! * a stolen cookie or token, presented with another key, is refused on every instance;
+//! * killing one RP and one IdP instance loses no session.
+//!
+//! Needs `redis-server` and `haproxy` (Debian packages; `.ci/run` installs them). Run
+//! alone with `cargo test -p tokbind-demo --test scale_out -- --nocapture`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::Full;
+use serde_json::Value;
+use tokbind_client::{Client, KeyStore, MemoryKeyStore};
+use tokbind_demo::store::SharedStore;
+use tokbind_tls::{SelfSigned, ServerVerification};
+
+use common::{Killed, demo, free_port, keygen};
+
+/// The whole test, start to teardown, must finish within this.
+const DEADLINE: Duration = Duration::from_secs(120);
+/// How often HAProxy checks that an instance is up.
+const CHECK_INTERVAL_MS: u64 = 200;
+
+/// A Debian package's program, wherever the package puts it.
+fn program(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` not found: install it with `apt-get install {package}` (.ci/run does)")
+        })
+}
+
+/// Wait until something accepts connections on `addr`.
+fn wait_for_port(addr: &str, what: &str, started: Instant) {
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{what} never listened on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Instance {
+    name: &'static str,
+    process: Killed,
+}
+
+/// Everything the test started, stopped when dropped.
+struct Deployment {
+    dir: tempfile::TempDir,
+    _redis: Killed,
+    _haproxy: Killed,
+    haproxy_log: PathBuf,
+    instances: Vec<Instance>,
+    redis_url: String,
+    rp_url: String,
+    roots: Vec<u8>,
+}
+
+impl Deployment {
+    fn start() -> Self {
+        let started = Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        let log_file = |name: &str| std::fs::File::create(path(name)).unwrap();
+
+        // Redis on a Unix socket: no port to race for.
+        let socket = path("redis.sock");
+        let redis = Killed(
+            Command::new(program("redis-server", "redis-server"))
+                .args(["--port", "0", "--unixsocket"])
+                .arg(&socket)
+                .args([
+                    "--unixsocketperm",
+                    "700",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(log_file("redis.log"))
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap(),
+        );
+        while !socket.exists() {
+            assert!(started.elapsed() < DEADLINE, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let redis_url = format!("redis+unix://{}", socket.display());
+
+        // One certificate per service, shared by its instances (as a real deployment
+        // would share its certificate); the client trusts both.
+        let rp_cert = SelfSigned::generate(&["127.0.0.1"]).unwrap();
+        let idp_cert = SelfSigned::generate(&["127.0.0.2"]).unwrap();
+        for (name, pem) in [
+            ("rp.crt", &rp_cert.cert_pem),
+            ("rp.key", &rp_cert.key_pem),
+            ("idp.crt", &idp_cert.cert_pem),
+            ("idp.key", &idp_cert.key_pem),
+        ] {
+            std::fs::write(path(name), pem).unwrap();
+        }
+
+        // Two sites (127.0.0.1 and 127.0.0.2), so the client keeps a key for each.
+        let (rp_lb, idp_lb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+        let rp_url = format!("https://127.0.0.1:{rp_lb}");
+        let idp_url = format!("https://127.0.0.2:{idp_lb}");
+        let rp_ports = [free_port("127.0.0.1"), free_port("127.0.0.1")];
+        let idp_ports = [free_port("127.0.0.2"), free_port("127.0.0.2")];
+
+        let config = format!(
+            "global
+    log stdout format raw local0
+    maxconn 256
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    retries 3
+    option redispatch 1
+frontend rp
+    bind 127.0.0.1:{rp_lb}
+    default_backend rp
+backend rp
+    balance roundrobin
+    default-server check inter {CHECK_INTERVAL_MS}ms fall 1 rise 1
+    server rp-1 127.0.0.1:{} 
+    server rp-2 127.0.0.1:{}
+frontend idp
+    bind 127.0.0.2:{idp_lb}
+    default_backend idp
+backend idp
+    balance roundrobin
+    default-server check inter {CHECK_INTERVAL_MS}ms fall 1 rise 1
+    server idp-1 127.0.0.2:{}
+    server idp-2 127.0.0.2:{}
+",
+            rp_ports[0], rp_ports[1], idp_ports[0], idp_ports[1]
+        );
+        std::fs::write(path("haproxy.cfg"), config).unwrap();
+        let haproxy_log = path("haproxy.log");
+        let haproxy = Killed(
+            Command::new(program("haproxy", "haproxy"))
+                .arg("-db")
+                .arg("-f")
+                .arg(path("haproxy.cfg"))
+                .stdout(log_file("haproxy.log"))
+                .stderr(log_file("haproxy.err"))
+                .spawn()
+                .unwrap(),
+        );
+
+        let (signing_keys, cookie_keys) = keygen();
+        let spawn = |name: &'static str, mut command: Command| {
+            command
+                .env("TOKBIND_INSTANCE", name)
+                .env("TOKBIND_REDIS_URL", &redis_url)
+                .stdout(log_file(&format!("{name}.log")))
+                .stderr(log_file(&format!("{name}.err")));
+            Instance {
+                name,
+                process: Killed(command.spawn().unwrap()),
+            }
+        };
+        let mut instances = Vec::new();
+        for (name, port) in ["idp-1", "idp-2"].into_iter().zip(idp_ports) {
+            let listen = format!("127.0.0.2:{port}");
+            let mut c = demo(&[
+                "idp",
+                "--listen",
+                &listen,
+                "--public-url",
+                &idp_url,
+                "--rp-url",
+                &rp_url,
+            ]);
+            c.env("TOKBIND_SIGNING_KEYS", &signing_keys)
+                .env("TOKBIND_TLS_CERT", path("idp.crt"))
+                .env("TOKBIND_TLS_KEY", path("idp.key"));
+            instances.push(spawn(name, c));
+        }
+        for (name, port) in ["rp-1", "rp-2"].into_iter().zip(rp_ports) {
+            let listen = format!("127.0.0.1:{port}");
+            let mut c = demo(&[
+                "rp",
+                "--listen",
+                &listen,
+                "--public-url",
+                &rp_url,
+                "--idp-url",
+                &idp_url,
+            ]);
+            c.arg("--idp-roots")
+                .arg(path("idp.crt"))
+                .env("TOKBIND_COOKIE_KEYS", &cookie_keys)
+                .env("TOKBIND_BACK_CHANNEL_KEYS", path("rp-back-channel-keys"))
+                .env("TOKBIND_TLS_CERT", path("rp.crt"))
+                .env("TOKBIND_TLS_KEY", path("rp.key"));
+            instances.push(spawn(name, c));
+        }
+
+        let deployment = Self {
+            dir,
+            _redis: redis,
+            _haproxy: haproxy,
+            haproxy_log,
+            instances,
+            redis_url,
+            rp_url,
+            roots: [rp_cert.cert_pem, idp_cert.cert_pem].concat(),
+        };
+        // The RPs listen once they have the IdPs' keys (fetched through the balancer).
+        for (ip, ports) in [("127.0.0.2", idp_ports), ("127.0.0.1", rp_ports)] {
+            for port in ports {
+                wait_for_port(&format!("{ip}:{port}"), "an instance", started);
+            }
+        }
+        wait_for_port(&format!("127.0.0.1:{rp_lb}"), "HAProxy", started);
+        // Let HAProxy's checks see every instance up.
+        std::thread::sleep(Duration::from_millis(3 * CHECK_INTERVAL_MS));
+        deployment
+    }
+
+    fn kill(&mut self, name: &str) {
+        let instance = self.instances.iter_mut().find(|i| i.name == name).unwrap();
+        instance.process.0.kill().unwrap();
+        instance.process.0.wait().unwrap();
+        println!("  killed {name}");
+        // HAProxy notices at its next check; until then it redispatches failed connects.
+        std::thread::sleep(Duration::from_millis(3 * CHECK_INTERVAL_MS));
+    }
+
+    /// `(frontend, server)` of every connection HAProxy logged, in log order.
+    fn balanced_connections(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(&self.haproxy_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                // tcplog: `client [date] frontend backend/server Tw/Tc/Tt bytes ...`
+                let mut fields = line.split_whitespace().skip(2);
+                let frontend = fields.next()?;
+                let (_, server) = fields.next()?.split_once('/')?;
+                Some((frontend.to_string(), server.to_string()))
+            })
+            .collect()
+    }
+
+    /// What every process printed, for a failing test's report.
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log" || x == "err"))
+            .collect();
+        names.sort();
+        for p in names {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            if !text.trim().is_empty() {
+                out += &format!("--- {}\n{text}\n", file_name(&p));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.logs());
+        }
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn get(url: &str, headers: &[(header::HeaderName, &str)]) -> Request<Full<Bytes>> {
+    let mut b = Request::get(url);
+    for (k, v) in headers {
+        b = b.header(k, *v);
+    }
+    b.body(Full::default()).unwrap()
+}
+
+fn instance_of(res: &Response<Bytes>) -> String {
+    res.headers()
+        .get("tokbind-instance")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("?")
+        .to_string()
+}
+
+fn json(res: &Response<Bytes>) -> Value {
+    serde_json::from_slice(res.body()).unwrap_or(Value::Null)
+}
+
+/// `times` requests, each on a new connection (so each goes through the balancer anew):
+/// every status must be `expected`; returns which instance answered each.
+async fn on_every_instance(
+    what: &str,
+    client: &Client,
+    request: impl Fn() -> Request<Full<Bytes>>,
+    expected: StatusCode,
+    times: usize,
+) -> Vec<String> {
+    let mut answered = Vec::new();
+    for _ in 0..times {
+        let res = client.fetch(request()).await.unwrap().response;
+        let instance = instance_of(&res);
+        assert_eq!(
+            res.status(),
+            expected,
+            "{what} on {instance}: {}",
+            String::from_utf8_lossy(res.body())
+        );
+        answered.push(instance);
+    }
+    println!("  {what}: {} on {}", expected.as_u16(), answered.join(", "));
+    answered
+}
+
+fn assert_alternates(answered: &[String], instances: [&str; 2]) {
+    let seen: BTreeSet<&str> = answered.iter().map(String::as_str).collect();
+    assert_eq!(seen, BTreeSet::from(instances), "{answered:?}");
+    assert!(
+        answered.windows(2).all(|w| w[0] != w[1]),
+        "consecutive connections did not alternate: {answered:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_of_each_behind_a_tcp_balancer_share_everything() {
+    let mut d = Deployment::start();
+    let finished = tokio::time::timeout(DEADLINE, scenario(&mut d)).await;
+    let connections = d.balanced_connections();
+    println!("\nHAProxy's log, one line per connection (frontend → server):");
+    for (frontend, server) in &connections {
+        println!("  {frontend:>3} → {server}");
+    }
+    assert!(
+        finished.is_ok(),
+        "the scenario took longer than {DEADLINE:?}"
+    );
+    // The balancer's own record: both instances of each service served connections.
+    for server in ["rp-1", "rp-2", "idp-1", "idp-2"] {
+        assert!(
+            connections.iter().any(|(_, s)| s == server),
+            "HAProxy never sent a connection to {server}: {connections:?}"
+        );
+    }
+}
+
+/// The story. A failed assertion prints every process's log (see `Drop`).
+async fn scenario(d: &mut Deployment) {
+    let rp = d.rp_url.clone();
+    let verification = ServerVerification::Roots(d.roots.clone());
+    let browser = |keys: Arc<dyn KeyStore>| {
+        Client::builder()
+            .server_verification(verification.clone())
+            .keys(keys)
+            .cookie_store(true)
+            .max_redirects(10)
+            .build()
+            .unwrap()
+    };
+    let alice = browser(Arc::new(MemoryKeyStore::default()));
+    let mallory = browser(Arc::new(MemoryKeyStore::default()));
+    let url = |path: &str| format!("{rp}{path}");
+
+    println!("1. Alice signs in (the code is issued by one IdP instance, redeemed at the next)");
+    let signed_in = alice.fetch(get(&url("/login"), &[])).await.unwrap();
+    let page = json(&signed_in.response);
+    assert_eq!(
+        signed_in.response.status(),
+        StatusCode::OK,
+        "sign-in: {page}"
+    );
+    assert_eq!(page["user"], "alice");
+    let access_token = page["access_token"].as_str().unwrap().to_string();
+    let id_token = page["id_token"].as_str().unwrap().to_string();
+    let cookie = alice
+        .cookies_for(&rp.parse().unwrap())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    println!("  signed in on {}", instance_of(&signed_in.response));
+
+    // The state really is in Redis, not in an instance.
+    let store = SharedStore::redis(&d.redis_url).await.unwrap();
+    let session_id = cookie
+        .split("rp_session=")
+        .nth(1)
+        .and_then(|v| v.split(['~', ';']).next())
+        .unwrap();
+    assert!(
+        store
+            .get::<Value>(&format!("session:{session_id}"))
+            .await
+            .unwrap()
+            .is_some(),
+        "the session is not in Redis"
+    );
+
+    println!("2. Alice's bound credentials work on every instance");
+    let answered = on_every_instance(
+        "session cookie",
+        &alice,
+        || get(&url("/protected"), &[]),
+        StatusCode::OK,
+        4,
+    )
+    .await;
+    assert_alternates(&answered, ["rp-1", "rp-2"]);
+    let bearer = format!("Bearer {access_token}");
+    let answered = on_every_instance(
+        "access token",
+        &alice,
+        || get(&url("/api/me"), &[(header::AUTHORIZATION, &bearer)]),
+        StatusCode::OK,
+        4,
+    )
+    .await;
+    assert_alternates(&answered, ["rp-1", "rp-2"]);
+    let id_token_url = url(&format!("/login/id_token?id_token={id_token}"));
+    let answered = on_every_instance(
+        "ID token",
+        &alice,
+        || get(&id_token_url, &[]),
+        StatusCode::OK,
+        2,
+    )
+    .await;
+    assert_alternates(&answered, ["rp-1", "rp-2"]);
+    // Each refresh is a new back-channel connection to the IdP balancer.
+    let before = d.balanced_connections().len();
+    let answered = on_every_instance(
+        "refresh token (RP → IdP)",
+        &alice,
+        || get(&url("/refresh"), &[]),
+        StatusCode::OK,
+        4,
+    )
+    .await;
+    assert_alternates(&answered, ["rp-1", "rp-2"]);
+    // HAProxy logs a connection when it closes; give the last one a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idps: BTreeSet<String> = d.balanced_connections()[before..]
+        .iter()
+        .filter(|(frontend, _)| frontend == "idp")
+        .map(|(_, server)| server.clone())
+        .collect();
+    assert_eq!(
+        idps,
+        BTreeSet::from(["idp-1".to_string(), "idp-2".to_string()]),
+        "refreshes did not reach both IdP instances"
+    );
+
+    println!("3. Mallory, with her own key, replays what she stole: refused everywhere");
+    let answered = on_every_instance(
+        "stolen session cookie",
+        &mallory,
+        || get(&url("/protected"), &[(header::COOKIE, &cookie)]),
+        StatusCode::UNAUTHORIZED,
+        4,
+    )
+    .await;
+    assert_alternates(&answered, ["rp-1", "rp-2"]);
+    let answered = on_every_instance(
+        "stolen access token",
+        &mallory,
+        || get(&url("/api/me"), &[(header::AUTHORIZATION, &bearer)]),
+        StatusCode::UNAUTHORIZED,
+        4,
+    )
+    .await;
+    assert_alternates(&answered, ["rp-1", "rp-2"]);
+    let answered = on_every_instance(
+        "stolen ID token",
+        &mallory,
+        || get(&id_token_url, &[]),
+        StatusCode::UNAUTHORIZED,
+        2,
+    )
+    .await;
+    assert_alternates(&answered, ["rp-1", "rp-2"]);
+
+    println!("4. rp-1 and idp-1 die; Alice's session lives on");
+    d.kill("rp-1");
+    d.kill("idp-1");
+    let answered = on_every_instance(
+        "session cookie",
+        &alice,
+        || get(&url("/protected"), &[]),
+        StatusCode::OK,
+        3,
+    )
+    .await;
+    assert!(answered.iter().all(|i| i == "rp-2"), "{answered:?}");
+    on_every_instance(
+        "refresh token",
+        &alice,
+        || get(&url("/refresh"), &[]),
+        StatusCode::OK,
+        2,
+    )
+    .await;
+    on_every_instance(
+        "stolen session cookie",
+        &mallory,
+        || get(&url("/protected"), &[(header::COOKIE, &cookie)]),
+        StatusCode::UNAUTHORIZED,
+        2,
+    )
+    .await;
+}
