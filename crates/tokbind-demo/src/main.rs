@@ -9,6 +9,10 @@
 //!
 //! As separate services each server has its own self-signed certificate, so the RP's back
 //! channel and the client run with `--insecure` (no certificate check): demo only.
+//!
+//! Several instances of a server share `--redis`, `--tls-cert`/`--tls-key`, the keys from
+//! `keygen`, and (RP) `--back-channel-keys`; `--instance` names each in a response header.
+//! `tests/scale_out.rs` runs two of each behind HAProxy.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
