@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokbind_oauth::metadata::Introspection;
 use tokbind_oauth::pkce::{self, StoredChallenge};
 use tokbind_oauth::{BoundGrant, CnfPolicy, TokenIssuer, TokenVerifier, random_token};
-use tokbind_proto::{ProvenKey, TokenBindingId};
+use tokbind_proto::{ProvenKeys, TokenBindingId};
 use tower_tokbind::{ProvidedBinding, TokenBindingLayer, VerifiedTokenBinding};
 
 use crate::store::{SharedStore, StoreError};
@@ -226,7 +226,7 @@ struct TokenParams {
 async fn token(
     State(idp): State<Arc<Idp>>,
     provided: Option<ProvidedBinding>,
-    proven: Option<Extension<ProvenKey>>,
+    proven: Option<Extension<ProvenKeys>>,
     Form(p): Form<TokenParams>,
 ) -> Response {
     let provided = provided.map(|p| p.0);
@@ -294,10 +294,10 @@ async fn token(
                 );
             };
             // OAuth TB §2: the refresh request must prove the key the token is bound to.
-            if let Err(e) = record
-                .grant
-                .check(proven.as_ref().map(|p| &p.0), CnfPolicy::Required)
-            {
+            if let Err(e) = record.grant.check(
+                proven.as_ref().into_iter().flat_map(|p| &p.0),
+                CnfPolicy::Required,
+            ) {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", e.to_string());
             }
             let Some(client) = idp.client(&record.client_id) else {

@@ -35,7 +35,7 @@ use tokbind_oauth::pkce;
 use tokbind_oauth::{
     BearerClaims, BoundBearerLayer, CnfPolicy, TokenError, TokenVerifier, random_token,
 };
-use tokbind_proto::ProvenKey;
+use tokbind_proto::ProvenKeys;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Session, SessionManagerLayer};
 use tower_tokbind::cookie::{BoundCookieLayer, CookieKeys};
@@ -296,12 +296,12 @@ struct IdTokenParams {
 
 async fn id_token_login(
     State(rp): State<Arc<Rp>>,
-    proven: Option<Extension<ProvenKey>>,
+    proven: Option<Extension<ProvenKeys>>,
     Query(p): Query<IdTokenParams>,
 ) -> Response {
     match rp.id_tokens.verify(
         &p.id_token,
-        proven.as_ref().map(|e| &e.0),
+        proven.as_ref().into_iter().flat_map(|e| &e.0),
         CnfPolicy::Required,
     ) {
         Ok(claims) => Json(json!({"user": claims.sub})).into_response(),

@@ -29,7 +29,11 @@ impl BoundGrant {
 
     /// Check a request presenting this grant (e.g. a refresh request with its verified
     /// provided ID). A mismatch is OAuth `invalid_grant`.
-    pub fn check(&self, proven: Option<&ProvenKey>, policy: CnfPolicy) -> Result<(), CnfError> {
+    pub fn check<'a>(
+        &self,
+        proven: impl IntoIterator<Item = &'a ProvenKey>,
+        policy: CnfPolicy,
+    ) -> Result<(), CnfError> {
         let cnf = self
             .tbh
             .as_deref()

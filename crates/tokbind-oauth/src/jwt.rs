@@ -291,11 +291,11 @@ impl TokenVerifier {
     }
 
     /// Check a token presented on a request that proved `proven` (resource server: the
-    /// request's verified provided Token Binding ID), under `policy`.
-    pub fn verify(
+    /// request's [`ProvenKeys`](tokbind_proto::ProvenKeys)), under `policy`.
+    pub fn verify<'a>(
         &self,
         token: &str,
-        proven: Option<&ProvenKey>,
+        proven: impl IntoIterator<Item = &'a ProvenKey>,
         policy: CnfPolicy,
     ) -> Result<Claims, TokenError> {
         let claims = self.decode(token)?;

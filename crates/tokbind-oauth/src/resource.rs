@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
-use tokbind_proto::ProvenKey;
+use tokbind_proto::ProvenKeys;
 use tower_layer::Layer;
 use tower_service::Service;
 use tower_tokbind::ResponseFuture;
@@ -104,7 +104,7 @@ where
                 "this resource requires a bearer token",
             ));
         };
-        let proven = req.extensions().get::<ProvenKey>();
+        let proven = req.extensions().get::<ProvenKeys>().into_iter().flatten();
         match self
             .layer
             .verifier

@@ -77,6 +77,6 @@ pub use negotiation::{
     ClientPolicy, HandshakeFacts, Negotiated, NegotiationError, ProtocolVersion, ServerPolicy,
     TOKEN_BINDING_EXTENSION_TYPE, TokenBindingParameters,
 };
-pub use possession::{Freshness, Mechanism, ProvenKey};
+pub use possession::{Freshness, FreshnessPolicy, Mechanism, ProvenKey, ProvenKeys};
 pub use registry::{KeyParameters, TokenBindingType};
 pub use validate::{ValidationError, ValidationOptions, VerifiedBindings, validate, validate_with};

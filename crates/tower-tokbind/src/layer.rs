@@ -34,7 +34,8 @@ pub enum Unnegotiated {
 /// Verifies `Sec-Token-Binding` on every request against the connection's EKM and
 /// negotiated key parameters (RFC 8471 §4.2, RFC 8473 §2), and puts the verified IDs in
 /// the request's extensions (read them with the [`extract`](crate::extract) types), with a
-/// [`ProvenKey`](tokbind_proto::ProvenKey) for the provided binding — what
+/// [`ProvenKey`](tokbind_proto::ProvenKey) for the provided binding added to the request's
+/// [`ProvenKeys`](tokbind_proto::ProvenKeys) — what
 /// [`BoundCookieLayer`](crate::cookie::BoundCookieLayer) and token checks consume.
 ///
 /// Needs an `Arc<`[`ConnectionInfo`](tokbind_proto::ConnectionInfo)`>` in each request's

@@ -57,6 +57,7 @@ pub mod extract;
 mod future;
 pub mod include_referred;
 mod layer;
+pub mod possession;
 mod rejection;
 mod service;
 pub mod ttrp;
@@ -67,5 +68,6 @@ pub use extract::{
 pub use future::ResponseFuture;
 pub use include_referred::IncludeReferredLayer;
 pub use layer::{MissingHeader, TokenBindingLayer, Unnegotiated};
+pub use possession::add_proven_key;
 pub use rejection::{RejectionKind, TokenBindingRejection};
 pub use service::TokenBinding;

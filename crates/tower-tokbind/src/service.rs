@@ -13,6 +13,7 @@ use tower_service::Service;
 use crate::extract::TokenBindingState;
 use crate::future::ResponseFuture;
 use crate::layer::{Config, MissingHeader, Unnegotiated};
+use crate::possession::add_proven_key;
 use crate::rejection::{RejectionKind, TokenBindingRejection};
 
 /// The service made by [`TokenBindingLayer`](crate::TokenBindingLayer).
@@ -106,8 +107,7 @@ where
         match self.verify(&req) {
             Ok(state) => {
                 if let Some(v) = state.verified() {
-                    req.extensions_mut()
-                        .insert(ProvenKey::token_binding(&v.provided));
+                    add_proven_key(req.extensions_mut(), ProvenKey::token_binding(&v.provided));
                 }
                 req.extensions_mut().insert(state);
                 ResponseFuture::inner(self.inner.call(req))

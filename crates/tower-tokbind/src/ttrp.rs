@@ -47,6 +47,7 @@ use tower_service::Service;
 
 use crate::extract::TokenBindingState;
 use crate::future::ResponseFuture;
+use crate::possession::add_proven_key;
 use crate::rejection::{RejectionKind, TokenBindingRejection};
 
 /// `Sec-Provided-Token-Binding-ID`.
@@ -266,8 +267,7 @@ where
         strip_forwarding_headers(req.headers_mut());
         let state = match forwarded {
             Some(v) => {
-                req.extensions_mut()
-                    .insert(ProvenKey::token_binding(&v.provided));
+                add_proven_key(req.extensions_mut(), ProvenKey::token_binding(&v.provided));
                 TokenBindingState::Verified(Arc::new(v))
             }
             None => TokenBindingState::NotNegotiated,

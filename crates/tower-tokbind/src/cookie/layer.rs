@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use tokbind_proto::FreshnessPolicy;
 use tower_layer::Layer;
 
 use super::binding::CookieKeys;
@@ -42,6 +43,7 @@ pub(crate) struct Config {
     pub(crate) keys: CookieKeys,
     pub(crate) names: Option<HashSet<String>>,
     pub(crate) unproven: UnprovenClients,
+    pub(crate) freshness: FreshnessPolicy,
     pub(crate) stats: Arc<CookieStats>,
 }
 
@@ -59,6 +61,7 @@ impl BoundCookieLayer {
                 keys,
                 names: None,
                 unproven: UnprovenClients::Refuse,
+                freshness: FreshnessPolicy::ThisRequest,
                 stats: Arc::default(),
             }),
         }
@@ -82,6 +85,14 @@ impl BoundCookieLayer {
     /// What to do for clients that prove no key (default [`UnprovenClients::Refuse`]).
     pub fn unproven_clients(self, policy: UnprovenClients) -> Self {
         self.with(|c| c.unproven = policy)
+    }
+
+    /// Which proofs of possession count (default [`FreshnessPolicy::ThisRequest`]: only a
+    /// key proven for this very request, as Token Binding and DPoP prove it). A DBSC
+    /// session proves its key only when it refreshes its short-lived cookie; accept it with
+    /// [`FreshnessPolicy::Within`] the cookie's lifetime, knowingly.
+    pub fn accept_proofs(self, policy: FreshnessPolicy) -> Self {
+        self.with(|c| c.freshness = policy)
     }
 
     /// Counters of what the layer did, shared by every service it makes.

@@ -5,12 +5,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
 
 use cookie::Cookie;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
-use tokbind_proto::{Freshness, ProvenKey};
+use smallvec::SmallVec;
+use tokbind_proto::{ProvenKey, ProvenKeys};
 use tower_service::Service;
 
 use super::binding::DropReason;
@@ -36,14 +38,18 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // Only a proof made for this very request counts: a cookie is a per-request bearer
-        // credential, so the key must be proven per request too.
-        let proven = req
+        // Only proofs the policy accepts count: by default, a proof made for this very
+        // request, because a cookie is a per-request bearer credential.
+        let proven: Proven = req
             .extensions()
-            .get::<ProvenKey>()
-            .filter(|k| k.freshness() == Freshness::ThisRequest)
-            .cloned();
-        filter_request_cookies(&self.config, req.headers_mut(), proven.as_ref());
+            .get::<ProvenKeys>()
+            .map(|keys| {
+                keys.acceptable(self.config.freshness, SystemTime::now())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        filter_request_cookies(&self.config, req.headers_mut(), &proven);
         ResponseFuture {
             inner: self.inner.call(req),
             proven,
@@ -57,7 +63,7 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        proven: Option<ProvenKey>,
+        proven: Proven,
         config: Arc<Config>,
     }
 }
@@ -71,14 +77,35 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut res = ready!(this.inner.poll(cx))?;
-        bind_set_cookies(this.config, res.headers_mut(), this.proven.as_ref());
+        // New cookies are bound to the first acceptable key: the one the first layer proved.
+        bind_set_cookies(this.config, res.headers_mut(), this.proven.first());
         Poll::Ready(Ok(res))
     }
 }
 
-/// Remove every configured cookie whose binding does not verify for `proven`, and restore
-/// the original value of those that do. Other cookies pass byte for byte.
-fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: Option<&ProvenKey>) {
+/// The keys the request proved and the policy accepts (almost always one: no allocation).
+type Proven = SmallVec<[ProvenKey; 1]>;
+
+/// Check a presented cookie against every acceptable key; the first that opens it wins.
+fn open<'v>(
+    config: &Config,
+    proven: &Proven,
+    name: &str,
+    value: &'v str,
+) -> Result<&'v str, DropReason> {
+    let mut keys = proven.iter();
+    let first = config.keys.open(keys.next(), name, value);
+    if first.is_ok() {
+        return first;
+    }
+    // Report why it failed for the first key, the one new cookies are bound to.
+    keys.find_map(|k| config.keys.open(Some(k), name, value).ok())
+        .ok_or_else(|| first.unwrap_err())
+}
+
+/// Remove every configured cookie whose binding does not verify for a proven key, and
+/// restore the original value of those that do. Other cookies pass byte for byte.
+fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: &Proven) {
     if !headers.contains_key(COOKIE) {
         return;
     }
@@ -107,12 +134,12 @@ fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: Opti
                 continue;
             };
             let outcome = match (
-                config.keys.open(proven, cookie.name(), cookie.value()),
-                proven,
+                open(config, proven, cookie.name(), cookie.value()),
+                proven.is_empty(),
                 config.unproven,
             ) {
                 // A cookie issued unbound is acceptable only where unbound issuing is on.
-                (Ok(_), None, UnprovenClients::Refuse) => Err(DropReason::Unbound),
+                (Ok(_), true, UnprovenClients::Refuse) => Err(DropReason::Unbound),
                 (other, _, _) => other,
             };
             match outcome {
