@@ -9,7 +9,9 @@
 //! | TLS: OpenSSL listener and connector negotiating `token_binding`, EKM, serve helper | [`tls`] (`tokbind-tls`) | RFC 8472, draft-ietf-tokbind-tls13 |
 //! | Tower/axum layer verifying `Sec-Token-Binding`, extractors, rejections | [`tower`] (`tower-tokbind`) | RFC 8473 |
 //! | HTTPS client that signs `Sec-Token-Binding`, follows redirects with referred bindings | [`client`] (`tokbind-client`) | RFC 8473 §2, §5 |
-//! | OAuth/OIDC: `cnf.tbh`, PKCE, bound JWTs and grants, resource-server layer | [`oauth`] (`tokbind-oauth`) | OAuth TB -08, OIDC TBA 04 |
+//! | OAuth/OIDC: `cnf` (`tbh`, `jkt`, `x5t#S256`), PKCE, bound JWTs and grants, resource-server layer | [`oauth`] (`tokbind-oauth`) | OAuth TB -08, OIDC TBA 04, RFC 7800 |
+//! | Public JWKs, RFC 7638 thumbprints, strict proof-JWS checks | [`jose`] (`tokbind-jose`) | RFC 7517, RFC 7638 |
+//! | DPoP: proof validation, replay cache, nonces, resource-server layer, token endpoint | [`dpop`] (`tokbind-dpop`) | RFC 9449 |
 //!
 //! ```
 //! use tokbind::proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey};
@@ -24,6 +26,8 @@
 #![forbid(unsafe_code)]
 
 pub use tokbind_client as client;
+pub use tokbind_dpop as dpop;
+pub use tokbind_jose as jose;
 pub use tokbind_oauth as oauth;
 pub use tokbind_proto as proto;
 pub use tokbind_tls as tls;

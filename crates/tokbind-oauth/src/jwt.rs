@@ -196,6 +196,22 @@ impl TokenIssuer {
         binding: Option<&TokenBindingId>,
         extra: Map<String, Value>,
     ) -> Result<String, TokenError> {
+        let cnf = binding.map(Confirmation::token_binding);
+        self.token_with_cnf(sub, aud, lifetime, nonce, cnf, extra)
+    }
+
+    /// As [`token`](Self::token), bound by any confirmation: `cnf.jkt` for a DPoP key
+    /// (RFC 9449 §6, from [`Confirmation::for_key`] of the token request's proven key),
+    /// `cnf.x5t#S256` for a client certificate.
+    pub fn token_with_cnf(
+        &self,
+        sub: &str,
+        aud: &str,
+        lifetime: Duration,
+        nonce: Option<&str>,
+        cnf: Option<Confirmation>,
+        extra: Map<String, Value>,
+    ) -> Result<String, TokenError> {
         let iat = now();
         self.sign(&Claims {
             iss: self.issuer.clone(),
@@ -204,7 +220,7 @@ impl TokenIssuer {
             exp: iat + lifetime.as_secs(),
             iat,
             nonce: nonce.map(str::to_string),
-            cnf: binding.map(Confirmation::token_binding),
+            cnf,
             extra,
         })
     }

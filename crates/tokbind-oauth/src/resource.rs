@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
-use tokbind_proto::ProvenKeys;
+use tokbind_proto::{Mechanism, ProvenKeys};
 use tower_layer::Layer;
 use tower_service::Service;
 use tower_tokbind::ResponseFuture;
@@ -15,11 +15,14 @@ use tower_tokbind::ResponseFuture;
 use crate::cnf::CnfPolicy;
 use crate::jwt::{Claims, TokenVerifier};
 
-/// Requires `Authorization: Bearer <JWT>` on every request and checks the token: signature,
-/// issuer, audience, lifetime, and its `cnf.tbh` against the key the request proved (put
-/// it inside `TokenBindingLayer`). The verified claims go into the request extensions as
-/// [`BearerClaims`]. Failures are 401 with `WWW-Authenticate: Bearer error="invalid_token"`
-/// (RFC 6750 §3) and a problem document whose `reason` says why.
+/// Requires `Authorization: Bearer <JWT>` (or `DPoP <JWT>`) on every request and checks the
+/// token: signature, issuer, audience, lifetime, and its `cnf` (`tbh`, `jkt`, `x5t#S256`)
+/// against the keys the request proved (put it inside `TokenBindingLayer` and/or
+/// `tokbind_dpop::DpopLayer`). A DPoP-bound token presented as `Bearer` is refused (RFC
+/// 9449 §7.2), and so is the `DPoP` scheme for a token that is not DPoP-bound. The
+/// verified claims go into the request extensions as [`BearerClaims`]. Failures are 401
+/// with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3; `DPoP …` for the
+/// DPoP scheme) and a problem document whose `reason` says why.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct BoundBearerLayer {
@@ -80,15 +83,25 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let mut values = req.headers().get_all(AUTHORIZATION).iter();
         let token = match (values.next(), values.next()) {
-            (Some(v), None) => v
-                .to_str()
-                .ok()
-                .and_then(|v| v.split_once(' '))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, t)| t.trim().to_string()),
+            (Some(v), None) => {
+                v.to_str()
+                    .ok()
+                    .and_then(|v| v.split_once(' '))
+                    .and_then(|(scheme, t)| {
+                        let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+                            Scheme::Bearer
+                        } else if scheme.eq_ignore_ascii_case("dpop") {
+                            Scheme::Dpop
+                        } else {
+                            return None;
+                        };
+                        Some((scheme, t.trim().to_string()))
+                    })
+            }
             (Some(_), Some(_)) => {
                 return ResponseFuture::rejected(unauthorized(
                     StatusCode::BAD_REQUEST,
+                    Scheme::Bearer,
                     "invalid_request",
                     "duplicate_authorization",
                     "send exactly one Authorization header",
@@ -96,49 +109,91 @@ where
             }
             (None, _) => None,
         };
-        let Some(token) = token else {
+        let Some((scheme, token)) = token else {
             return ResponseFuture::rejected(unauthorized(
                 StatusCode::UNAUTHORIZED,
+                Scheme::Bearer,
                 "",
                 "missing_token",
                 "this resource requires a bearer token",
             ));
         };
-        let proven = req.extensions().get::<ProvenKeys>().into_iter().flatten();
-        match self
-            .layer
-            .verifier
-            .verify(&token, proven, self.layer.policy)
-        {
-            Ok(claims) => {
-                req.extensions_mut().insert(BearerClaims(Arc::new(claims)));
-                ResponseFuture::inner(self.inner.call(req))
-            }
-            Err(e) => {
-                tracing::debug!(reason = e.reason(), error = %e, "bearer token refused");
-                ResponseFuture::rejected(unauthorized(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    e.reason(),
-                    &e.to_string(),
-                ))
-            }
+        let keys = req.extensions().get::<ProvenKeys>();
+        let refuse_as = |scheme: Scheme, reason: &str, detail: &str| {
+            tracing::debug!(reason, detail, "access token refused");
+            ResponseFuture::rejected(unauthorized(
+                StatusCode::UNAUTHORIZED,
+                scheme,
+                "invalid_token",
+                reason,
+                detail,
+            ))
+        };
+        let refuse = |reason: &str, detail: &str| refuse_as(scheme, reason, detail);
+        // The DPoP scheme means "checked by DpopLayer": without its proof, fail closed.
+        if scheme == Scheme::Dpop && keys.and_then(|k| k.by(Mechanism::Dpop)).is_none() {
+            return refuse(
+                "dpop_proof_missing",
+                "a DPoP token needs a verified DPoP proof (is DpopLayer in front of this layer?)",
+            );
         }
+        let claims =
+            match self
+                .layer
+                .verifier
+                .verify(&token, keys.into_iter().flatten(), self.layer.policy)
+            {
+                Ok(claims) => claims,
+                Err(e) => return refuse(e.reason(), &e.to_string()),
+            };
+        let dpop_bound = claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some());
+        match (scheme, dpop_bound) {
+            // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is a downgrade.
+            // The challenge names the scheme the token needs.
+            (Scheme::Bearer, true) => {
+                return refuse_as(
+                    Scheme::Dpop,
+                    "dpop_token_as_bearer",
+                    "a DPoP-bound token must be presented with the DPoP scheme",
+                );
+            }
+            (Scheme::Dpop, false) => {
+                return refuse(
+                    "not_dpop_bound",
+                    "the DPoP scheme is for tokens bound to a DPoP key (cnf.jkt)",
+                );
+            }
+            _ => {}
+        }
+        req.extensions_mut().insert(BearerClaims(Arc::new(claims)));
+        ResponseFuture::inner(self.inner.call(req))
     }
+}
+
+/// The `Authorization` scheme a token came with (and the one errors answer in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
 }
 
 /// An RFC 6750 error response with a problem document.
 fn unauthorized(
     status: StatusCode,
+    scheme: Scheme,
     error: &str,
     reason: &str,
     detail: &str,
 ) -> Response<Full<Bytes>> {
+    let scheme = match scheme {
+        Scheme::Bearer => "Bearer",
+        Scheme::Dpop => "DPoP",
+    };
     let challenge = if error.is_empty() {
-        "Bearer".to_string()
+        scheme.to_string()
     } else {
         format!(
-            "Bearer error=\"{error}\", error_description=\"{}\"",
+            "{scheme} error=\"{error}\", error_description=\"{}\"",
             detail.replace('"', "'")
         )
     };

@@ -1,0 +1,197 @@
+//! [`DpopLayer`]: a resource server's check of DPoP proofs (RFC 9449 §7).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body_util::{Either, Full};
+use tower_layer::Layer;
+use tower_service::Service;
+use tower_tokbind::add_proven_key;
+
+use crate::error::{DPOP_NONCE, DpopError};
+use crate::htu::{self, HtuError};
+use crate::proof::{DpopVerifier, RequestFacts};
+
+/// The `DPoP` request header.
+pub const DPOP: &str = "dpop";
+
+/// Checks the `DPoP` proof of every request that carries one or that presents a token with
+/// the `DPoP` scheme; requests with neither pass untouched.
+///
+/// A valid proof — signature, `typ`, `alg`, public `jwk`, `htm`, `htu` against the
+/// configured public origin (never the `Host` header), `iat` window, `ath` for the token,
+/// server nonce when required, single use — adds the key to the request's
+/// [`ProvenKeys`](tokbind_proto::ProvenKeys) (`Mechanism::Dpop`, proven for this request)
+/// and the [`DpopProof`](crate::DpopProof) to its extensions. The token itself, and its
+/// `cnf.jkt`, are checked by the token layer inside (`tokbind_oauth::BoundBearerLayer`),
+/// exactly as `cnf.tbh` is for Token Binding; a bound cookie layer inside binds cookies to
+/// the DPoP key alike.
+///
+/// Refusals are 401 with `WWW-Authenticate: DPoP algs="…", error="invalid_dpop_proof"`
+/// (or `use_dpop_nonce` with a `DPoP-Nonce` header), 400 for `Bearer` and `DPoP` together,
+/// and 503 if the replay cache cannot answer.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tokbind_dpop::{DpopLayer, DpopVerifier};
+///
+/// let app: Router = Router::new()
+///     .route("/api/me", get(|| async { "hello" }))
+///     .layer(DpopLayer::new(DpopVerifier::new(), "https://api.example.com")?);
+/// # Ok::<(), tokbind_dpop::htu::HtuError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DpopLayer {
+    verifier: Arc<DpopVerifier>,
+    origin: Arc<str>,
+}
+
+impl DpopLayer {
+    /// Check proofs with `verifier`, for requests addressed to `public_origin` (scheme,
+    /// host and port as clients see them, e.g. `https://api.example.com`).
+    pub fn new(verifier: DpopVerifier, public_origin: &str) -> Result<Self, HtuError> {
+        Self::shared(Arc::new(verifier), public_origin)
+    }
+
+    /// As [`new`](Self::new), sharing a verifier (and so its replay cache) with a token
+    /// endpoint.
+    pub fn shared(verifier: Arc<DpopVerifier>, public_origin: &str) -> Result<Self, HtuError> {
+        htu::expected(public_origin, "/")?;
+        Ok(Self {
+            verifier,
+            origin: public_origin.trim_end_matches('/').into(),
+        })
+    }
+}
+
+impl<S> Layer<S> for DpopLayer {
+    type Service = Dpop<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Dpop {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`DpopLayer`].
+#[derive(Debug, Clone)]
+pub struct Dpop<S> {
+    inner: S,
+    layer: DpopLayer,
+}
+
+/// The response future of [`Dpop`].
+pub type ResponseFuture<B, E> =
+    Pin<Box<dyn Future<Output = Result<Response<Either<B, Full<Bytes>>>, E>> + Send>>;
+
+/// The token of `Authorization` and whether its scheme is `DPoP`.
+fn authorization(headers: &HeaderMap) -> Result<Option<(bool, String)>, DpopError> {
+    let mut found: Option<(bool, String)> = None;
+    for value in headers.get_all(AUTHORIZATION) {
+        let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+            continue;
+        };
+        let dpop = if scheme.eq_ignore_ascii_case("dpop") {
+            true
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            false
+        } else {
+            continue;
+        };
+        if found.is_some() {
+            // RFC 9449 §7.2: Bearer and DPoP together (or twice) is a malformed request.
+            return Err(DpopError::ConflictingSchemes);
+        }
+        found = Some((dpop, token.trim().to_string()));
+    }
+    Ok(found)
+}
+
+/// The single `DPoP` header value.
+fn proof(headers: &HeaderMap) -> Result<Option<String>, DpopError> {
+    let mut values = headers.get_all(DPOP).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => match v.to_str() {
+            // A comma means a combined list of several proofs.
+            Ok(text) if !text.contains(',') => Ok(Some(text.trim().to_string())),
+            _ => Err(DpopError::MultipleProofs),
+        },
+        (Some(_), Some(_)) => Err(DpopError::MultipleProofs),
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Dpop<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    ResBody: 'static,
+{
+    type Response = Response<Either<ResBody, Full<Bytes>>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // The service that was polled ready handles this request; a clone takes its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let now = SystemTime::now();
+            let verifier = &layer.verifier;
+            let parsed = authorization(req.headers()).and_then(|a| Ok((a, proof(req.headers())?)));
+            let (auth, proof) = match parsed {
+                Ok(v) => v,
+                Err(e) => return Ok(e.resource_response(verifier, now).map(Either::Right)),
+            };
+            let proof = match (proof, &auth) {
+                (Some(p), _) => p,
+                (None, Some((true, _))) => {
+                    let e = DpopError::MissingProof;
+                    return Ok(e.resource_response(verifier, now).map(Either::Right));
+                }
+                // Nothing DPoP about this request.
+                (None, _) => return inner.call(req).await.map(|r| r.map(Either::Left)),
+            };
+            let htu = htu::expected(&layer.origin, req.uri().path()).unwrap_or_default();
+            let facts = RequestFacts {
+                method: req.method().as_str(),
+                htu: &htu,
+                access_token: auth.as_ref().map(|(_, t)| t.as_str()),
+            };
+            let (verified, nonce) = match verifier.verify_with_nonce(&proof, &facts, now).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::debug!(reason = e.reason(), error = %e, "DPoP proof refused");
+                    return Ok(e.resource_response(verifier, now).map(Either::Right));
+                }
+            };
+            add_proven_key(req.extensions_mut(), verified.proven_key());
+            req.extensions_mut().insert(verified);
+            let mut res = inner.call(req).await?.map(Either::Left);
+            if verifier.nonce_wants_rotation(nonce.as_deref(), now) {
+                if let Some(v) = verifier
+                    .fresh_nonce(now)
+                    .and_then(|n| HeaderValue::from_str(&n).ok())
+                {
+                    res.headers_mut().insert(DPOP_NONCE, v);
+                }
+            }
+            Ok(res)
+        })
+    }
+}
