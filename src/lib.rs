@@ -12,6 +12,7 @@
 //! | OAuth/OIDC: `cnf` (`tbh`, `jkt`, `x5t#S256`), PKCE, bound JWTs and grants, resource-server layer | [`oauth`] (`tokbind-oauth`) | OAuth TB -08, OIDC TBA 04, RFC 7800 |
 //! | Public JWKs, RFC 7638 thumbprints, strict proof-JWS checks | [`jose`] (`tokbind-jose`) | RFC 7517, RFC 7638 |
 //! | DPoP: proof validation, replay cache, nonces, resource-server layer, token endpoint | [`dpop`] (`tokbind-dpop`) | RFC 9449 |
+//! | DBSC: registration, refresh, short-lived bound cookies | [`dbsc`] (`tokbind-dbsc`) | W3C DBSC |
 //!
 //! ```
 //! use tokbind::proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey};
@@ -26,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub use tokbind_client as client;
+pub use tokbind_dbsc as dbsc;
 pub use tokbind_dpop as dpop;
 pub use tokbind_jose as jose;
 pub use tokbind_oauth as oauth;

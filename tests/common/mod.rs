@@ -176,3 +176,73 @@ pub fn assert_rejected(res: &Response<Bytes>, reason: &str) {
 }
 
 use std::future::IntoFuture as _;
+
+/// A session app protected by every proof of possession at once, as the README sets it up:
+/// Token Binding, DPoP and DBSC all feed one `BoundCookieLayer` that binds the
+/// `tower-sessions` cookie `id`. `/login` signs in as alice (and asks DBSC browsers to
+/// register), `/me` needs the session, `/step-up` forces a fresh DBSC proof (307 to
+/// `/me?stepped-up`), `/logout` ends the session.
+pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration) -> Router {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    use tokbind::dbsc::{
+        DbscLayer, EndDeviceBoundSession, RequireFreshProof, StartDeviceBoundSession,
+    };
+    use tokbind::dpop::{DpopLayer, DpopVerifier};
+    use tokbind::proto::FreshnessPolicy;
+    use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys, UnprovenClients};
+    use tower_sessions::cookie::SameSite;
+    use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+
+    async fn login(session: Session) -> impl IntoResponse {
+        session.insert("user", "alice").await.unwrap();
+        (
+            Extension(StartDeviceBoundSession::default()),
+            "welcome, alice",
+        )
+    }
+    async fn me(session: Session) -> impl IntoResponse {
+        match session.get::<String>("user").await.ok().flatten() {
+            Some(user) => (StatusCode::OK, user),
+            None => (StatusCode::UNAUTHORIZED, "no session".to_string()),
+        }
+    }
+    async fn step_up() -> impl IntoResponse {
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            Extension(RequireFreshProof),
+            [(header::LOCATION, "/me?stepped-up")],
+        )
+    }
+    async fn logout(session: Session) -> impl IntoResponse {
+        session.flush().await.unwrap();
+        (Extension(EndDeviceBoundSession), "bye")
+    }
+
+    let keys = CookieKeys::generate().unwrap();
+    let dbsc = DbscLayer::new(keys.clone(), origin)
+        .cookie_lifetime(dbsc_cookie_lifetime)
+        .rebind_cookie("id", "Path=/; Secure; HttpOnly; SameSite=Lax");
+    let cookies = BoundCookieLayer::new(keys)
+        .only(["id"])
+        .unproven_clients(UnprovenClients::IssueUnbound)
+        .accept_proofs(FreshnessPolicy::Within(dbsc.proof_window()));
+    Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Html("<!doctype html><title>home</title>home") }),
+        )
+        .route("/login", get(login))
+        .route("/me", get(me))
+        .route("/step-up", get(step_up))
+        .route("/logout", get(logout))
+        .layer(
+            SessionManagerLayer::new(MemoryStore::default())
+                .with_secure(true)
+                .with_same_site(SameSite::Lax),
+        )
+        .layer(cookies)
+        .layer(dbsc)
+        .layer(DpopLayer::new(DpopVerifier::new(), origin).unwrap())
+        .layer(TokenBindingLayer::new())
+}

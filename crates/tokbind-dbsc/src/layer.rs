@@ -1,0 +1,738 @@
+//! [`DbscLayer`]: registration, refresh and the short-lived bound cookie.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{Either, Full};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokbind_jose::Algorithm;
+use tokbind_jose::jwk::PublicJwk;
+use tokbind_proto::{Freshness, Mechanism, ProvenKey};
+use tower_layer::Layer;
+use tower_service::Service;
+use tower_tokbind::add_proven_key;
+use tower_tokbind::cookie::CookieKeys;
+
+use crate::header::{self, bare_or_string, is_session_id};
+use crate::instructions::{Credential, Scope, SessionInstructions};
+use crate::proof::{self, ProofError};
+use crate::store::{DbscStore, MemoryDbscStore, StoreError};
+
+/// Put this in a response's extensions (e.g. `axum::Extension(StartDeviceBoundSession::default())`
+/// in the login handler's response) to ask the browser to register a DBSC session.
+#[derive(Debug, Clone, Default)]
+pub struct StartDeviceBoundSession {
+    /// An opaque value the browser copies into its registration proof.
+    pub authorization: Option<String>,
+}
+
+/// Put this in a response's extensions to end the request's DBSC session (logout).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EndDeviceBoundSession;
+
+/// Put this in a response's extensions to expire the short-lived cookie, so the browser
+/// proves its key again before its next request (answer a `307` to the same URL: the
+/// browser refreshes, then follows). For step-up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequireFreshProof;
+
+/// In the request's extensions when it carried a valid short-lived cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceBoundSession {
+    /// The DBSC session identifier.
+    pub id: String,
+    /// When the key was last proven (the cookie was minted).
+    pub proven_at: SystemTime,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionRecord {
+    /// The RFC 7638 canonical JWK of the session key.
+    jwk: String,
+    /// Challenges issued for the next refresh: the newest last, at most two (a single
+    /// previous one stays valid, for refreshes racing each other).
+    challenges: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RegistrationChallenge {
+    authorization: Option<String>,
+}
+
+struct Config {
+    origin: String,
+    register_path: String,
+    refresh_path: String,
+    cookie_name: String,
+    cookie_attributes: String,
+    cookie_lifetime: Duration,
+    challenge_ttl: Duration,
+    session_lifetime: Duration,
+    algorithms: Vec<Algorithm>,
+    keys: CookieKeys,
+    rebind: Vec<(String, String)>,
+    store: Arc<dyn DbscStore>,
+}
+
+/// Device Bound Session Credentials on the server (W3C DBSC, as Chromium 156 speaks it).
+///
+/// * Registration: a response carrying [`StartDeviceBoundSession`] gets a
+///   `Secure-Session-Registration` header with a fresh single-use challenge. The browser
+///   POSTs its proof to the registration path; the layer checks it (ES256 or RS256,
+///   `typ: dbsc+jwt`, public `jwk`, `jti` = the challenge, `authorization`, `aud` when
+///   present), stores the key under a new session id, sets the short-lived bound cookie,
+///   re-binds the application's long-lived cookies (see [`rebind_cookie`](Self::rebind_cookie))
+///   to the session key, and answers with the session instructions (explicit cookie
+///   attributes) and the first refresh challenge.
+/// * Refresh: `403` + a fresh challenge when the POST has no proof; a proof by the stored
+///   key answering a current challenge gets a new short-lived cookie (new value every
+///   time) and the next challenge; a stale challenge gets `403` + a new one; a bad
+///   signature `401`. An ended session gets `{"continue": false}`.
+/// * Every other request: a valid short-lived cookie adds the session key to the request's
+///   `ProvenKeys` as *proven at the cookie's minting* ([`Freshness::ProvenAt`]) — never as
+///   proven on this request. A bound cookie layer accepts it only when told to
+///   (`BoundCookieLayer::accept_proofs(FreshnessPolicy::Within(..))`).
+///
+/// Chromium refreshes whenever the short-lived cookie expires within 120 s: keep its
+/// lifetime well above that (default 10 minutes).
+#[derive(Clone)]
+#[must_use]
+pub struct DbscLayer {
+    config: Arc<Config>,
+}
+
+impl std::fmt::Debug for DbscLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbscLayer")
+            .field("origin", &self.config.origin)
+            .field("register_path", &self.config.register_path)
+            .field("refresh_path", &self.config.refresh_path)
+            .field("cookie", &self.config.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DbscLayer {
+    /// DBSC for the site at `public_origin` (as browsers address it, e.g.
+    /// `https://app.example`), with cookie MACs under `keys` (the bound cookie layer's).
+    /// Endpoints `/dbsc/register` and `/dbsc/refresh`, short-lived cookie `dbsc` for 10
+    /// minutes, ES256 and RS256, state in memory.
+    pub fn new(keys: CookieKeys, public_origin: &str) -> Self {
+        Self {
+            config: Arc::new(Config {
+                origin: public_origin.trim_end_matches('/').to_string(),
+                register_path: "/dbsc/register".into(),
+                refresh_path: "/dbsc/refresh".into(),
+                cookie_name: "dbsc".into(),
+                cookie_attributes: "Path=/; Secure; HttpOnly; SameSite=Lax".into(),
+                cookie_lifetime: Duration::from_secs(600),
+                challenge_ttl: Duration::from_secs(900),
+                session_lifetime: Duration::from_secs(30 * 24 * 3600),
+                algorithms: vec![Algorithm::ES256, Algorithm::RS256],
+                keys,
+                rebind: Vec::new(),
+                store: Arc::new(MemoryDbscStore::default()),
+            }),
+        }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        match Arc::get_mut(&mut self.config) {
+            Some(c) => f(c),
+            None => unreachable!("a DbscLayer is configured before it is cloned"),
+        }
+        self
+    }
+
+    /// Where the browser registers and refreshes.
+    pub fn paths(self, register: &str, refresh: &str) -> Self {
+        self.with(|c| {
+            c.register_path = register.into();
+            c.refresh_path = refresh.into();
+        })
+    }
+
+    /// The short-lived cookie's lifetime (default 10 minutes; keep it above 120 s). Refresh
+    /// challenges live half as long again.
+    pub fn cookie_lifetime(self, lifetime: Duration) -> Self {
+        self.with(|c| {
+            c.cookie_lifetime = lifetime;
+            c.challenge_ttl = lifetime + lifetime / 2;
+        })
+    }
+
+    /// The short-lived cookie's name (default `dbsc`).
+    pub fn cookie_name(self, name: &str) -> Self {
+        self.with(|c| c.cookie_name = name.into())
+    }
+
+    /// At registration, re-bind the application's long-lived cookie `name` (issued unbound
+    /// at login by a `BoundCookieLayer` with `UnprovenClients::IssueUnbound` and the same
+    /// keys) to the session key, setting it again with exactly `attributes`. Its unbound
+    /// form is retired: a copy taken before registration no longer works.
+    pub fn rebind_cookie(self, name: &str, attributes: &str) -> Self {
+        self.with(|c| c.rebind.push((name.into(), attributes.into())))
+    }
+
+    /// Where challenges and sessions live (a shared store for several instances).
+    pub fn store(self, store: Arc<dyn DbscStore>) -> Self {
+        self.with(|c| c.store = store)
+    }
+
+    /// How long a FreshnessPolicy should accept this layer's proofs: the cookie lifetime.
+    pub fn proof_window(&self) -> Duration {
+        self.config.cookie_lifetime
+    }
+}
+
+impl<S> Layer<S> for DbscLayer {
+    type Service = Dbsc<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Dbsc {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The service made by [`DbscLayer`].
+#[derive(Clone)]
+pub struct Dbsc<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Dbsc<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dbsc")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The response future of [`Dbsc`].
+pub type ResponseFuture<B, E> =
+    Pin<Box<dyn Future<Output = Result<Response<Either<B, Full<Bytes>>>, E>> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Dbsc<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<Either<ResBody, Full<Bytes>>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        Box::pin(async move {
+            let c = &*config;
+            if req.method() == Method::POST && req.uri().path() == c.register_path {
+                return Ok(answer(register(c, req.headers()).await));
+            }
+            if req.method() == Method::POST && req.uri().path() == c.refresh_path {
+                return Ok(answer(refresh(c, req.headers()).await));
+            }
+            let now = SystemTime::now();
+            let session = match bound_session(c, req.headers(), now).await {
+                Ok(s) => s,
+                Err(e) => return Ok(answer(Err(store_failure(e)))),
+            };
+            if let Err(e) = strip_retired(c, req.headers_mut()).await {
+                return Ok(answer(Err(store_failure(e))));
+            }
+            if let Some((key, session)) = &session {
+                add_proven_key(req.extensions_mut(), key.clone());
+                req.extensions_mut().insert(session.clone());
+            }
+            let mut res = inner.call(req).await?;
+            if let Err(e) = after(c, &mut res, session.as_ref().map(|(_, s)| s)).await {
+                return Ok(answer(Err(store_failure(e))));
+            }
+            Ok(res.map(Either::Left))
+        })
+    }
+}
+
+type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;
+
+fn answer<B>(a: Answer) -> Response<Either<B, Full<Bytes>>> {
+    a.unwrap_or_else(|e| e).map(Either::Right)
+}
+
+fn store_failure(e: StoreError) -> Response<Full<Bytes>> {
+    tracing::error!("{e}");
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "dbsc_store_unavailable",
+        "the session store cannot be reached",
+    )
+}
+
+fn problem(status: StatusCode, reason: &str, detail: &str) -> Response<Full<Bytes>> {
+    let body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "reason": reason,
+        "detail": detail,
+    });
+    let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn random(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system RNG works");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn session_key(jwk: &PublicJwk, sid: &str, freshness: Freshness) -> ProvenKey {
+    jwk.proven_key(Mechanism::Dbsc, freshness, Some(sid))
+}
+
+/// The value of the first cookie called `name`.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+fn set_cookie(res: &mut Response<Full<Bytes>>, line: &str) {
+    if let Ok(v) = HeaderValue::from_str(line) {
+        res.headers_mut().append(SET_COOKIE, v);
+    }
+}
+
+async fn load_session(
+    c: &Config,
+    sid: &str,
+) -> Result<Option<(SessionRecord, PublicJwk)>, StoreError> {
+    let Some(bytes) = c.store.get(&format!("dbsc:session:{sid}")).await? else {
+        return Ok(None);
+    };
+    let record: SessionRecord =
+        serde_json::from_slice(&bytes).map_err(|e| StoreError(format!("damaged session: {e}")))?;
+    let value: Value =
+        serde_json::from_str(&record.jwk).map_err(|e| StoreError(format!("damaged key: {e}")))?;
+    let jwk = PublicJwk::from_value(&value).map_err(|e| StoreError(format!("damaged key: {e}")))?;
+    Ok(Some((record, jwk)))
+}
+
+async fn save_session(c: &Config, sid: &str, record: &SessionRecord) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(record).map_err(|e| StoreError(e.to_string()))?;
+    c.store
+        .put(&format!("dbsc:session:{sid}"), bytes, c.session_lifetime)
+        .await
+}
+
+/// A new short-lived cookie for the session: `<sid>.<expiry>.<random>`, bound with the
+/// cookie keys to the session key (so only this session's key opens it).
+fn mint(c: &Config, sid: &str, jwk: &PublicJwk, now: SystemTime) -> String {
+    let expiry = unix(now + c.cookie_lifetime);
+    let core = format!("{sid}.{expiry}.{}", random(9));
+    let value = c.keys.bind(
+        Some(&session_key(jwk, sid, Freshness::ThisRequest)),
+        &c.cookie_name,
+        &core,
+    );
+    format!(
+        "{}={value}; Max-Age={}; {}",
+        c.cookie_name,
+        c.cookie_lifetime.as_secs(),
+        c.cookie_attributes
+    )
+}
+
+/// The request's DBSC session, from a valid, unexpired short-lived cookie.
+async fn bound_session(
+    c: &Config,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Result<Option<(ProvenKey, DeviceBoundSession)>, StoreError> {
+    let Some(presented) = cookie(headers, &c.cookie_name) else {
+        return Ok(None);
+    };
+    let core = presented.rsplit_once('~').map_or(presented, |(v, _)| v);
+    let mut parts = core.split('.');
+    let (Some(sid), Some(expiry), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(None);
+    };
+    let Ok(expiry) = expiry.parse::<u64>() else {
+        return Ok(None);
+    };
+    if !is_session_id(sid) || expiry <= unix(now) {
+        return Ok(None);
+    }
+    let Some((_, jwk)) = load_session(c, sid).await? else {
+        return Ok(None);
+    };
+    let mac_key = session_key(&jwk, sid, Freshness::ThisRequest);
+    if c.keys
+        .open(Some(&mac_key), &c.cookie_name, presented)
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let proven_at = UNIX_EPOCH + Duration::from_secs(expiry) - c.cookie_lifetime;
+    Ok(Some((
+        session_key(&jwk, sid, Freshness::ProvenAt(proven_at)),
+        DeviceBoundSession {
+            id: sid.to_string(),
+            proven_at,
+        },
+    )))
+}
+
+fn retired_key(name: &str, presented: &str) -> String {
+    let hash = digest::digest(&digest::SHA256, format!("{name}={presented}").as_bytes());
+    format!("dbsc:retired:{}", URL_SAFE_NO_PAD.encode(hash))
+}
+
+/// Remove long-lived cookies whose unbound form was retired at registration.
+async fn strip_retired(c: &Config, headers: &mut HeaderMap) -> Result<(), StoreError> {
+    let mut retired = Vec::new();
+    for (name, _) in &c.rebind {
+        if let Some(presented) = cookie(headers, name).filter(|v| v.contains("~tb0.")) {
+            if c.store.get(&retired_key(name, presented)).await?.is_some() {
+                retired.push(format!("{name}={presented}"));
+            }
+        }
+    }
+    if retired.is_empty() {
+        return Ok(());
+    }
+    let kept: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && !retired.iter().any(|r| r == pair))
+        .map(str::to_string)
+        .collect();
+    headers.remove(COOKIE);
+    if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+        if !kept.is_empty() {
+            headers.insert(COOKIE, v);
+        }
+    }
+    tracing::debug!("retired unbound cookie removed: its session is device-bound");
+    Ok(())
+}
+
+/// What the application asked for in its response's extensions.
+async fn after<B>(
+    c: &Config,
+    res: &mut Response<B>,
+    session: Option<&DeviceBoundSession>,
+) -> Result<(), StoreError> {
+    let expire = format!("{}=; Max-Age=0; {}", c.cookie_name, c.cookie_attributes);
+    if let Some(start) = res.extensions_mut().remove::<StartDeviceBoundSession>() {
+        let challenge = random(24);
+        let record = RegistrationChallenge {
+            authorization: start.authorization.clone(),
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| StoreError(e.to_string()))?;
+        c.store
+            .put(
+                &format!("dbsc:registration:{challenge}"),
+                bytes,
+                c.challenge_ttl,
+            )
+            .await?;
+        let algs: Vec<&str> = c
+            .algorithms
+            .iter()
+            .map(|a| {
+                if *a == Algorithm::RS256 {
+                    "RS256"
+                } else {
+                    "ES256"
+                }
+            })
+            .collect();
+        let value = header::registration(
+            &algs,
+            &c.register_path,
+            &challenge,
+            start.authorization.as_deref(),
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().append(header::REGISTRATION, v);
+        }
+    }
+    if res
+        .extensions_mut()
+        .remove::<EndDeviceBoundSession>()
+        .is_some()
+    {
+        if let Some(s) = session {
+            c.store.remove(&format!("dbsc:session:{}", s.id)).await?;
+            // Remembered, so the browser's next refresh is told to end the session.
+            c.store
+                .put(&format!("dbsc:ended:{}", s.id), vec![1], c.session_lifetime)
+                .await?;
+        }
+        if let Ok(v) = HeaderValue::from_str(&expire) {
+            res.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    if res.extensions_mut().remove::<RequireFreshProof>().is_some() {
+        if let Ok(v) = HeaderValue::from_str(&expire) {
+            res.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    Ok(())
+}
+
+fn json_response(status: StatusCode, body: Option<Value>) -> Response<Full<Bytes>> {
+    let bytes = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+    let mut res = Response::new(Full::new(bytes));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn with_challenge(
+    mut res: Response<Full<Bytes>>,
+    challenge: &str,
+    sid: &str,
+) -> Response<Full<Bytes>> {
+    if let Ok(v) = HeaderValue::from_str(&header::challenge(challenge, sid)) {
+        res.headers_mut().insert(header::CHALLENGE, v);
+    }
+    res
+}
+
+fn proof_refused(e: &ProofError) -> Response<Full<Bytes>> {
+    tracing::debug!(error = %e, "DBSC proof refused");
+    let status = if e.is_bad_signature() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    problem(status, "dbsc_proof_refused", &e.to_string())
+}
+
+async fn register(c: &Config, headers: &HeaderMap) -> Answer {
+    let now = SystemTime::now();
+    let Some(jwt) = headers
+        .get(header::RESPONSE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bare_or_string)
+    else {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "dbsc_proof_missing",
+            "registration needs a Secure-Session-Response proof",
+        ));
+    };
+    let endpoint = format!("{}{}", c.origin, c.register_path);
+    let proof = proof::verify_registration(&jwt, &c.algorithms, &endpoint)
+        .map_err(|e| proof_refused(&e))?;
+    // The challenge is single use, at any instance sharing the store.
+    let issued = c
+        .store
+        .take(&format!("dbsc:registration:{}", proof.challenge))
+        .await
+        .map_err(store_failure)?
+        .and_then(|b| serde_json::from_slice::<RegistrationChallenge>(&b).ok());
+    let Some(issued) = issued else {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "dbsc_unknown_challenge",
+            "the proof answers no challenge this server has outstanding",
+        ));
+    };
+    if issued.authorization != proof.authorization {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "dbsc_authorization_mismatch",
+            "the proof's authorization is not the one sent",
+        ));
+    }
+    let sid = format!("S{}", random(12).replace(['-', '_'], "x"));
+    let next = random(24);
+    let record = SessionRecord {
+        jwk: proof.key.canonical().to_string(),
+        challenges: vec![next.clone()],
+    };
+    save_session(c, &sid, &record)
+        .await
+        .map_err(store_failure)?;
+    let instructions = SessionInstructions {
+        session_identifier: sid.clone(),
+        refresh_url: c.refresh_path.clone(),
+        scope: Scope {
+            include_site: false,
+            scope_specification: Vec::new(),
+        },
+        credentials: vec![Credential {
+            kind: "cookie",
+            name: c.cookie_name.clone(),
+            attributes: c.cookie_attributes.clone(),
+        }],
+        allowed_refresh_initiators: Vec::new(),
+    };
+    let body = serde_json::to_value(&instructions)
+        .map_err(|e| store_failure(StoreError(e.to_string())))?;
+    let mut res = with_challenge(json_response(StatusCode::OK, Some(body)), &next, &sid);
+    set_cookie(&mut res, &mint(c, &sid, &proof.key, now));
+    // The application's long-lived cookies, issued unbound at login, are bound to the
+    // session key from now on; their unbound form is retired.
+    let bound_key = session_key(&proof.key, &sid, Freshness::ThisRequest);
+    for (name, attributes) in &c.rebind {
+        let Some(presented) = cookie(headers, name) else {
+            continue;
+        };
+        let Ok(value) = c.keys.open(None, name, presented) else {
+            continue;
+        };
+        let rebound = c.keys.bind(Some(&bound_key), name, value);
+        c.store
+            .put(&retired_key(name, presented), vec![1], c.session_lifetime)
+            .await
+            .map_err(store_failure)?;
+        set_cookie(&mut res, &format!("{name}={rebound}; {attributes}"));
+    }
+    tracing::debug!(session = %sid, jkt = %proof.key.thumbprint(), "DBSC session registered");
+    Ok(res)
+}
+
+async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
+    let now = SystemTime::now();
+    let sid = headers
+        .get(header::SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bare_or_string)
+        .filter(|s| is_session_id(s));
+    let Some(sid) = sid else {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "dbsc_session_id_missing",
+            "a refresh needs Sec-Secure-Session-Id",
+        ));
+    };
+    if c.store
+        .get(&format!("dbsc:ended:{sid}"))
+        .await
+        .map_err(store_failure)?
+        .is_some()
+    {
+        return Ok(json_response(
+            StatusCode::OK,
+            Some(json!({"session_identifier": sid, "continue": false})),
+        ));
+    }
+    let Some((mut record, jwk)) = load_session(c, &sid).await.map_err(store_failure)? else {
+        // Any 4xx but 403/407/429 ends the session in the browser.
+        return Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "dbsc_unknown_session",
+            "no such session",
+        ));
+    };
+    let new_challenge = |record: &mut SessionRecord| {
+        let next = random(24);
+        record.challenges.push(next.clone());
+        let excess = record.challenges.len().saturating_sub(2);
+        record.challenges.drain(..excess);
+        next
+    };
+    let Some(jwt) = headers
+        .get(header::RESPONSE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bare_or_string)
+    else {
+        // Phase one: no proof yet. 403 with a challenge makes the browser sign one.
+        let next = new_challenge(&mut record);
+        save_session(c, &sid, &record)
+            .await
+            .map_err(store_failure)?;
+        return Err(with_challenge(
+            problem(
+                StatusCode::FORBIDDEN,
+                "dbsc_challenge",
+                "sign this challenge",
+            ),
+            &next,
+            &sid,
+        ));
+    };
+    let endpoint = format!("{}{}", c.origin, c.refresh_path);
+    let proof = proof::verify_refresh(&jwt, &jwk, &c.algorithms, &endpoint)
+        .map_err(|e| proof_refused(&e))?;
+    let Some(used) = record
+        .challenges
+        .iter()
+        .position(|ch| *ch == proof.challenge)
+    else {
+        // A stale or replayed challenge with a good signature: benign, try again.
+        let next = new_challenge(&mut record);
+        save_session(c, &sid, &record)
+            .await
+            .map_err(store_failure)?;
+        return Err(with_challenge(
+            problem(
+                StatusCode::FORBIDDEN,
+                "dbsc_stale_challenge",
+                "sign the new challenge",
+            ),
+            &next,
+            &sid,
+        ));
+    };
+    record.challenges.remove(used);
+    let next = new_challenge(&mut record);
+    save_session(c, &sid, &record)
+        .await
+        .map_err(store_failure)?;
+    let mut res = with_challenge(json_response(StatusCode::OK, None), &next, &sid);
+    set_cookie(&mut res, &mint(c, &sid, &jwk, now));
+    tracing::debug!(session = %sid, "DBSC session refreshed");
+    Ok(res)
+}

@@ -1,0 +1,41 @@
+//! Device Bound Session Credentials (W3C DBSC) for Tower and axum: the session protocol
+//! today's Chromium speaks, as one more producer of "this request proved possession of
+//! key K" for the bound cookie layer.
+//!
+//! DBSC proves the browser's key only at registration and at refresh; in between, a
+//! short-lived cookie stands in for it. So [`DbscLayer`] records the key as proven *at
+//! the cookie's minting*, and a `BoundCookieLayer` accepts that only when configured with
+//! `FreshnessPolicy::Within(..)` — never by default, never for tokens.
+//!
+//! ```
+//! use axum::{Extension, Router, routing::get};
+//! use tokbind_dbsc::{DbscLayer, StartDeviceBoundSession};
+//! use tokbind_proto::FreshnessPolicy;
+//! use tower_tokbind::cookie::{BoundCookieLayer, CookieKeys, UnprovenClients};
+//!
+//! let keys = CookieKeys::generate()?;
+//! let dbsc = DbscLayer::new(keys.clone(), "https://app.example")
+//!     .rebind_cookie("id", "Path=/; Secure; HttpOnly; SameSite=Lax");
+//! let app: Router = Router::new()
+//!     .route("/login", get(|| async { (Extension(StartDeviceBoundSession::default()), "welcome") }))
+//!     .layer(BoundCookieLayer::new(keys).only(["id"])
+//!         .unproven_clients(UnprovenClients::IssueUnbound)
+//!         .accept_proofs(FreshnessPolicy::Within(dbsc.proof_window())))
+//!     .layer(dbsc);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod header;
+pub mod instructions;
+mod layer;
+pub mod proof;
+pub mod store;
+
+pub use layer::{
+    Dbsc, DbscLayer, DeviceBoundSession, EndDeviceBoundSession, RequireFreshProof, ResponseFuture,
+    StartDeviceBoundSession,
+};
+pub use store::{DbscStore, MemoryDbscStore, StoreError};

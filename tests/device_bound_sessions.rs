@@ -1,0 +1,366 @@
+//! One cookie-binding layer protects one session for a Token Binding client, a DPoP client
+//! and a DBSC browser alike (the DBSC browser played here by a client speaking exactly what
+//! Chromium 156 sends; `chromium_dbsc.rs` runs the real browser). Over real TLS, through
+//! TokenBindingLayer → DpopLayer → DbscLayer → BoundCookieLayer → tower-sessions.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use common::*;
+use http::{Request, Response, header};
+use http_body_util::Full;
+use serde_json::{Value, json};
+use tokbind::client::Client;
+use tokbind::dpop::DpopKey;
+
+struct Site {
+    server: Server,
+}
+
+async fn site(dbsc_cookie_lifetime: Duration) -> Site {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let app = bound_session_app(&format!("https://{addr}"), dbsc_cookie_lifetime);
+    Site {
+        server: start_app_at(addr, |b| b, app).await,
+    }
+}
+
+impl Site {
+    async fn send(&self, client: &Client, req: Request<Full<Bytes>>) -> Response<Bytes> {
+        self.server.connect(client).await.send(req).await.unwrap()
+    }
+    fn plain(&self) -> Client {
+        self.server.client(|b| b.offer_token_binding(false))
+    }
+}
+
+fn get(path: &str, cookies: &[&str]) -> Request<Full<Bytes>> {
+    let mut b = Request::get(path);
+    if !cookies.is_empty() {
+        b = b.header(header::COOKIE, cookies.join("; "));
+    }
+    b.body(Full::default()).unwrap()
+}
+
+/// `name=value` of the `Set-Cookie` for `name`.
+fn set_cookie(res: &Response<Bytes>, name: &str) -> Option<String> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+fn text(res: &Response<Bytes>) -> String {
+    String::from_utf8_lossy(res.body()).into_owned()
+}
+
+/// A DBSC browser's session key and the proofs it signs, byte for byte as Chromium 156
+/// does: sorted keys, `typ: dbsc+jwt`, raw r‖s.
+struct DbscBrowser {
+    pair: EcdsaKeyPair,
+}
+
+impl DbscBrowser {
+    fn new() -> Self {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
+        Self {
+            pair: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+                .unwrap(),
+        }
+    }
+
+    fn proof(&self, challenge: &str, registration: bool) -> String {
+        let point = self.pair.public_key().as_ref();
+        let header = if registration {
+            json!({"alg": "ES256", "jwk": {"crv": "P-256", "kty": "EC", "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])}, "typ": "dbsc+jwt"})
+        } else {
+            json!({"alg": "ES256", "typ": "dbsc+jwt"})
+        };
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(json!({"jti": challenge}).to_string())
+        );
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+}
+
+/// `"<challenge>";id="<sid>"` or `(…);path="…";challenge="<challenge>"` → the challenge.
+fn challenge_of(res: &Response<Bytes>, header_name: &str) -> String {
+    let v = res.headers()[header_name].to_str().unwrap();
+    let start = v
+        .find("challenge=\"")
+        .map_or(1, |i| i + "challenge=\"".len());
+    v[start..].split('"').next().unwrap().to_string()
+}
+
+fn post(path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+    let mut b = Request::post(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Full::default()).unwrap()
+}
+
+#[tokio::test]
+async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
+    let lifetime = Duration::from_secs(2);
+    let s = site(lifetime).await;
+    let client = s.plain();
+    let browser = DbscBrowser::new();
+
+    // Login: an unbound session cookie (nothing proven yet) and a registration request.
+    let res = s.send(&client, get("/login", &[])).await;
+    assert_eq!(res.status(), 200);
+    let unbound_id = set_cookie(&res, "id").unwrap();
+    assert!(unbound_id.contains("~tb0."), "{unbound_id}");
+    let registration = res.headers()["secure-session-registration"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        registration.starts_with("(ES256 RS256);path=\"/dbsc/register\";challenge=\""),
+        "{registration}"
+    );
+    let challenge = challenge_of(&res, "secure-session-registration");
+
+    // Registration, the proof sent bare as Chromium sends it.
+    let proof = browser.proof(&challenge, true);
+    let res = s
+        .send(
+            &client,
+            post(
+                "/dbsc/register",
+                &[("secure-session-response", &proof), ("cookie", &unbound_id)],
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", text(&res));
+    let config: Value = serde_json::from_slice(res.body()).unwrap();
+    let sid = config["session_identifier"].as_str().unwrap().to_string();
+    assert_eq!(
+        config["credentials"][0],
+        json!({"type": "cookie", "name": "dbsc", "attributes": "Path=/; Secure; HttpOnly; SameSite=Lax"})
+    );
+    assert_eq!(config["refresh_url"], "/dbsc/refresh");
+    let dbsc = set_cookie(&res, "dbsc").unwrap();
+    let bound_id = set_cookie(&res, "id").unwrap();
+    assert!(
+        bound_id.contains("~tb1."),
+        "the session cookie is re-bound to the DBSC key: {bound_id}"
+    );
+    let mut next = challenge_of(&res, "secure-session-challenge");
+    // The registration challenge was single use.
+    let again = s
+        .send(
+            &client,
+            post("/dbsc/register", &[("secure-session-response", &proof)]),
+        )
+        .await;
+    assert_eq!(again.status(), 400);
+
+    assert_eq!(
+        text(&s.send(&client, get("/me", &[&bound_id, &dbsc])).await),
+        "alice"
+    );
+
+    // The thief: the long-lived cookie alone, bound or from before registration, is dead.
+    let res = s.send(&client, get("/me", &[&bound_id])).await;
+    assert_eq!(
+        res.status(),
+        401,
+        "bound session cookie without the short-lived one"
+    );
+    let res = s.send(&client, get("/me", &[&unbound_id])).await;
+    assert_eq!(
+        res.status(),
+        401,
+        "the unbound cookie from before registration was retired"
+    );
+    // With both cookies copied the session lasts only as long as the short-lived cookie:
+    // DBSC proves the key at refresh, not per request (the policy window says so).
+    tokio::time::sleep(lifetime + Duration::from_millis(1100)).await;
+    let res = s.send(&client, get("/me", &[&bound_id, &dbsc])).await;
+    assert_eq!(
+        res.status(),
+        401,
+        "copied cookies after the short-lived one expired"
+    );
+
+    // The browser refreshes: 403 + challenge, then a signed proof (session id sent bare).
+    let res = s
+        .send(
+            &client,
+            post("/dbsc/refresh", &[("sec-secure-session-id", &sid)]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let challenge = challenge_of(&res, "secure-session-challenge");
+    let refresh_proof = browser.proof(&challenge, false);
+    let res = s
+        .send(
+            &client,
+            post(
+                "/dbsc/refresh",
+                &[
+                    ("sec-secure-session-id", &format!("\"{sid}\"")),
+                    ("secure-session-response", &refresh_proof),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", text(&res));
+    let fresh = set_cookie(&res, "dbsc").unwrap();
+    assert_ne!(fresh, dbsc, "a new cookie value every refresh");
+    assert_eq!(
+        text(&s.send(&client, get("/me", &[&bound_id, &fresh])).await),
+        "alice"
+    );
+    next = if res.headers().contains_key("secure-session-challenge") {
+        challenge_of(&res, "secure-session-challenge")
+    } else {
+        next
+    };
+
+    // A replayed proof is stale (benign: a new challenge); another key's proof is refused.
+    let res = s
+        .send(
+            &client,
+            post(
+                "/dbsc/refresh",
+                &[
+                    ("sec-secure-session-id", &sid),
+                    ("secure-session-response", &refresh_proof),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let mallory = DbscBrowser::new();
+    let res = s
+        .send(
+            &client,
+            post(
+                "/dbsc/refresh",
+                &[
+                    ("sec-secure-session-id", &sid),
+                    ("secure-session-response", &mallory.proof(&next, false)),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 401, "{}", text(&res));
+    let res = s
+        .send(
+            &client,
+            post("/dbsc/refresh", &[("sec-secure-session-id", "Sunknown")]),
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    // Mallory's own short-lived cookie cannot be forged from the session id.
+    let forged = format!("dbsc={sid}.99999999999.AAAA~tb1.{}", "A".repeat(43));
+    assert_eq!(
+        s.send(&client, get("/me", &[&bound_id, &forged]))
+            .await
+            .status(),
+        401
+    );
+
+    // Step-up: a 307 that expires the short-lived cookie.
+    let res = s.send(&client, get("/step-up", &[&bound_id, &fresh])).await;
+    assert_eq!(res.status(), 307);
+    assert!(
+        set_cookie(&res, "dbsc").is_some_and(|c| c == "dbsc="),
+        "{:?}",
+        res.headers()
+    );
+
+    // Logout ends the DBSC session: the browser's next refresh is told to stop.
+    let res = s.send(&client, get("/logout", &[&bound_id, &fresh])).await;
+    assert_eq!(res.status(), 200);
+    let res = s
+        .send(
+            &client,
+            post("/dbsc/refresh", &[("sec-secure-session-id", &sid)]),
+        )
+        .await;
+    let body: Value = serde_json::from_slice(res.body()).unwrap();
+    assert_eq!(
+        (res.status().as_u16(), body["continue"].clone()),
+        (200, json!(false))
+    );
+}
+
+#[tokio::test]
+async fn the_same_layer_binds_the_session_for_token_binding_and_dpop_clients() {
+    let s = site(Duration::from_secs(600)).await;
+
+    // Token Binding: the session cookie is bound to the client's TLS key.
+    let tb = s.server.client(|b| b);
+    let res = s.send(&tb, get("/login", &[])).await;
+    let id = set_cookie(&res, "id").unwrap();
+    assert!(id.contains("~tb1."), "{id}");
+    assert_eq!(text(&s.send(&tb, get("/me", &[&id])).await), "alice");
+    let other_tb = s.server.client(|b| b);
+    assert_eq!(
+        s.send(&other_tb, get("/me", &[&id])).await.status(),
+        401,
+        "stolen, another TLS key"
+    );
+    assert_eq!(
+        s.send(&s.plain(), get("/me", &[&id])).await.status(),
+        401,
+        "stolen, no Token Binding"
+    );
+
+    // DPoP: bound to the DPoP key; a proof per request.
+    let plain = s.plain();
+    let key = DpopKey::generate().unwrap();
+    let with_proof = |key: &DpopKey, path: &str, cookies: &[&str]| {
+        let mut req = get(path, cookies);
+        let proof = key.proof("GET", &format!("{}{path}", s.server.base()), None, None);
+        req.headers_mut().insert("dpop", proof.parse().unwrap());
+        req
+    };
+    let res = s.send(&plain, with_proof(&key, "/login", &[])).await;
+    let id = set_cookie(&res, "id").unwrap();
+    assert!(id.contains("~tb1."), "{id}");
+    assert_eq!(
+        text(&s.send(&plain, with_proof(&key, "/me", &[&id])).await),
+        "alice"
+    );
+    let thief = DpopKey::generate().unwrap();
+    assert_eq!(
+        s.send(&plain, with_proof(&thief, "/me", &[&id]))
+            .await
+            .status(),
+        401,
+        "stolen, another DPoP key"
+    );
+    assert_eq!(
+        s.send(&plain, get("/me", &[&id])).await.status(),
+        401,
+        "stolen, no proof"
+    );
+
+    // A client that proves nothing still gets an (unbound) session: DBSC is additive.
+    let res = s.send(&plain, get("/login", &[])).await;
+    let id = set_cookie(&res, "id").unwrap();
+    assert_eq!(text(&s.send(&plain, get("/me", &[&id])).await), "alice");
+}
