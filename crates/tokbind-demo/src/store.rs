@@ -114,26 +114,32 @@ impl SharedStore {
     /// The value under `key`, removed in the same step: a second `take` (on any instance)
     /// finds nothing.
     pub async fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        let bytes = match &self.0 {
+        decode(self.take_bytes(key).await?)
+    }
+
+    async fn take_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(match &self.0 {
             Backend::Memory(map) => lock(map)
                 .remove(key)
                 .filter(|(_, expires)| *expires > Instant::now())
                 .map(|(v, _)| v),
             Backend::Redis(conn) => conn.clone().get_del(key).await?,
-        };
-        decode(bytes)
+        })
     }
 
     /// The value under `key`, left in place.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        let bytes = match &self.0 {
+        decode(self.get_bytes(key).await?)
+    }
+
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(match &self.0 {
             Backend::Memory(map) => lock(map)
                 .get(key)
                 .filter(|(_, expires)| *expires > Instant::now())
                 .map(|(v, _)| v.clone()),
             Backend::Redis(conn) => conn.clone().get(key).await?,
-        };
-        decode(bytes)
+        })
     }
 
     /// Remove `key`.
@@ -248,6 +254,39 @@ impl SessionStore for SharedStore {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.remove(&session_key(id)).await.map_err(backend_error)
     }
+}
+
+/// DBSC challenges and sessions in the shared store, so every instance can answer any
+/// registration or refresh.
+#[async_trait]
+impl tokbind_dbsc::DbscStore for SharedStore {
+    async fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), tokbind_dbsc::StoreError> {
+        self.put_bytes(key, value, ttl, false)
+            .await
+            .map(drop)
+            .map_err(dbsc_error)
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, tokbind_dbsc::StoreError> {
+        self.take_bytes(key).await.map_err(dbsc_error)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, tokbind_dbsc::StoreError> {
+        self.get_bytes(key).await.map_err(dbsc_error)
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), tokbind_dbsc::StoreError> {
+        SharedStore::remove(self, key).await.map_err(dbsc_error)
+    }
+}
+
+fn dbsc_error(e: StoreError) -> tokbind_dbsc::StoreError {
+    tokbind_dbsc::StoreError(e.to_string())
 }
 
 #[cfg(test)]

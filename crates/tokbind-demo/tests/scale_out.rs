@@ -23,7 +23,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,24 +35,12 @@ use tokbind_client::{Client, KeyStore, MemoryKeyStore};
 use tokbind_demo::store::SharedStore;
 use tokbind_tls::{SelfSigned, ServerVerification};
 
-use common::{Killed, demo, free_port, keygen};
+use common::{Killed, demo, free_port, keygen, program, redis_in};
 
 /// The whole test, start to teardown, must finish within this.
 const DEADLINE: Duration = Duration::from_secs(120);
 /// How often HAProxy checks that an instance is up.
 const CHECK_INTERVAL_MS: u64 = 200;
-
-/// A Debian package's program, wherever the package puts it.
-fn program(name: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("`{name}` not found: install it with `apt-get install {package}` (.ci/run does)")
-        })
-}
 
 /// Wait until something accepts connections on `addr`.
 fn wait_for_port(addr: &str, what: &str, started: Instant) {
@@ -89,32 +77,7 @@ impl Deployment {
         let path = |name: &str| dir.path().join(name);
         let log_file = |name: &str| std::fs::File::create(path(name)).unwrap();
 
-        // Redis on a Unix socket: no port to race for.
-        let socket = path("redis.sock");
-        let redis = Killed(
-            Command::new(program("redis-server", "redis-server"))
-                .args(["--port", "0", "--unixsocket"])
-                .arg(&socket)
-                .args([
-                    "--unixsocketperm",
-                    "700",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(log_file("redis.log"))
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap(),
-        );
-        while !socket.exists() {
-            assert!(started.elapsed() < DEADLINE, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let redis_url = format!("redis+unix://{}", socket.display());
+        let (redis, redis_url) = redis_in(dir.path(), log_file("redis.log").into());
 
         // One certificate per service, shared by its instances (as a real deployment
         // would share its certificate); the client trusts both.

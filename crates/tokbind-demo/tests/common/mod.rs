@@ -1,7 +1,9 @@
 //! Process plumbing shared by the multi-process tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A child process killed (and reaped) when dropped, so a failing test leaves nothing
 /// running.
@@ -43,4 +45,49 @@ pub fn keygen() -> (String, String) {
             .to_string()
     };
     (var("TOKBIND_SIGNING_KEYS"), var("TOKBIND_COOKIE_KEYS"))
+}
+
+/// A Debian package's program, wherever the package puts it.
+pub fn program(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` not found: install it with `apt-get install {package}` (.ci/run does)")
+        })
+}
+
+/// A Redis server on a Unix socket in `dir` (no port to race for); its URL.
+pub fn redis_in(dir: &std::path::Path, log: Stdio) -> (Killed, String) {
+    let socket = dir.join("redis.sock");
+    let redis = Killed(
+        Command::new(program("redis-server", "redis-server"))
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&socket)
+            .args([
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(log)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (redis, format!("redis+unix://{}", socket.display()))
 }
