@@ -4,7 +4,8 @@
 //!
 //! Alice logs in over a Token Binding connection and uses her session on a new connection;
 //! Mallory, who copied the cookie, gets no session (401) — with her own key, or with no
-//! Token Binding at all. Exits 0 only if every step behaved as expected.
+//! Token Binding at all. Dave's client uses DPoP instead, and the same cookie layer binds
+//! his session to his DPoP key. Exits 0 only if every step behaved as expected.
 //!
 //! Sessions are in memory unless `TOKBIND_REDIS_URL` names a Redis server, and the cookie
 //! MAC keys are fresh unless `TOKBIND_COOKIE_KEYS` gives them (`tokbind-demo keygen`):
@@ -17,6 +18,9 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use tokbind::client::Client;
+use tokbind::dbsc::DbscLayer;
+use tokbind::dpop::{DpopKey, DpopLayer, DpopVerifier};
+use tokbind::proto::FreshnessPolicy;
 use tokbind::tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
 use tokbind::tower::TokenBindingLayer;
 use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
@@ -68,18 +72,30 @@ async fn main() -> Result<(), Error> {
     };
     println!("sessions: {store:?}");
 
-    // The five lines that bind a session cookie: sessions, binding, verification.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let origin = format!("https://{}", listener.local_addr()?);
+    let url: http::Uri = format!("{origin}/").parse()?;
+
+    // The lines that bind a session cookie: sessions, binding, and the proofs of possession
+    // it accepts — Token Binding and DPoP on every request, DBSC (today's Chromium) at
+    // each refresh of its short-lived cookie.
+    let dbsc = DbscLayer::new(keys.clone(), &origin)
+        .rebind_cookie("id", "Path=/; Secure; HttpOnly; SameSite=Strict");
     let app = Router::new()
         .route("/login", get(login))
         .route("/me", get(me))
         .layer(SessionManagerLayer::new(store).with_secure(true))
-        .layer(BoundCookieLayer::new(keys).only(["id"]))
+        .layer(
+            BoundCookieLayer::new(keys)
+                .only(["id"])
+                .accept_proofs(FreshnessPolicy::Within(dbsc.proof_window())),
+        )
+        .layer(dbsc)
+        .layer(DpopLayer::new(DpopVerifier::new(), &origin)?)
         .layer(TokenBindingLayer::new());
 
     let cert = SelfSigned::generate(&["localhost", "127.0.0.1"])?;
     let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url: http::Uri = format!("https://{}/", listener.local_addr()?).parse()?;
     tokio::spawn(async move { tokbind::tls::serve(listener, acceptor, app).await });
     println!("server listening on {url}\n");
 
@@ -142,6 +158,52 @@ async fn main() -> Result<(), Error> {
         "with the binding stripped off",
         &res,
         StatusCode::UNAUTHORIZED,
+    );
+
+    println!(
+        "\n4. Dave's client speaks DPoP instead: the same layer binds his session to his DPoP key"
+    );
+    let dave = DpopKey::generate()?;
+    let with_proof = |key: &DpopKey, path: &str, cookie: Option<&str>| -> Result<_, Error> {
+        let mut req = get_with_cookie(path, cookie)?;
+        let proof = key.proof("GET", &format!("{origin}{path}"), None, None);
+        req.headers_mut().insert("dpop", proof.parse()?);
+        Ok(req)
+    };
+    let res = no_tb
+        .connect(&url)
+        .await?
+        .send(with_proof(&dave, "/login", None)?)
+        .await?;
+    check("login with a DPoP proof", &res, StatusCode::OK);
+    let dave_cookie = res
+        .headers()
+        .get(header::SET_COOKIE)
+        .ok_or("no session cookie")?
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let res = no_tb
+        .connect(&url)
+        .await?
+        .send(with_proof(&dave, "/me", Some(&dave_cookie))?)
+        .await?;
+    check("a fresh proof on a new connection", &res, StatusCode::OK);
+    let thief = DpopKey::generate()?;
+    let res = no_tb
+        .connect(&url)
+        .await?
+        .send(with_proof(&thief, "/me", Some(&dave_cookie))?)
+        .await?;
+    check(
+        "his cookie with Mallory's DPoP key",
+        &res,
+        StatusCode::UNAUTHORIZED,
+    );
+    println!(
+        "   (a DBSC browser gets the same; tests/chromium_dbsc.rs runs Chromium against this stack)"
     );
 
     println!();
