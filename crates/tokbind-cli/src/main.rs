@@ -13,6 +13,9 @@
 //! for `serve`/`get`, a network or TLS failure), 2 usage error. Results go to stdout;
 //! reasons go to stderr as one line. `RUST_LOG` controls diagnostics on stderr.
 
+// The doc comments here are clap help text (`[:SLOT]` means optional), not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod get;
 mod input;
 mod json;

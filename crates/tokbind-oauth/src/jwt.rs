@@ -76,7 +76,7 @@ fn now() -> u64 {
 /// Issues ES256 JWTs — ID tokens and access tokens — bound to a Token Binding ID when one
 /// is given (the Token Provider side).
 ///
-/// It holds one or more P-256 keys: the first signs, all are published in [`jwks`]
+/// It holds one or more P-256 keys: the first signs, all are published in [`jwks`](Self::jwks)
 /// (`TokenIssuer::jwks`), so tokens signed before a key rotation still verify. Instances
 /// configured with the same keys issue interchangeable tokens.
 pub struct TokenIssuer {

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | RFC 8471 §3 | `TokenBindingMessage`, `TokenBinding`, `TokenBindingID`, key parameters, types | [`message`], [`id`], [`registry`] |
 //! | RFC 8471 §3.3 | signed input `type ‖ key_parameters ‖ EKM`, signatures | [`ekm`], [`crypto`] |
-//! | RFC 8471 §4.2, RFC 8473 §2 | server-side validation | [`validate`], [`header`] |
+//! | RFC 8471 §4.2, RFC 8473 §2 | server-side validation | [`validate`](mod@validate), [`header`] |
 //! | RFC 8471 §4.1, RFC 8473 §5.3 | client-side message building | [`builder`] |
 //! | RFC 8472 | `token_binding` TLS extension and negotiation | [`negotiation`] |
 //! | RFC 8471 §4.2 | per-connection state: EKM, negotiated parameters, verdict cache | [`connection`] |

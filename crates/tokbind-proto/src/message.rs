@@ -109,7 +109,7 @@ pub struct TokenBinding<'a> {
     /// `tokenbindingid`.
     pub id: TokenBindingIdRef<'a>,
     /// `signature` (at least 64 bytes on the wire; the exact length per key parameters
-    /// is a validation rule, see [`crate::validate`]).
+    /// is a validation rule, see [`crate::validate`](mod@crate::validate)).
     pub signature: &'a [u8],
     /// `extensions`.
     pub extensions: Extensions<'a>,

@@ -2,7 +2,7 @@
 //!
 //! Each accepted connection does its TLS handshake in its own task (one slow client never
 //! holds up the accept loop), then is served by hyper — HTTP/1.1 or HTTP/2, chosen by ALPN
-//! — with an `Arc<`[`ConnectionInfo`]`>` inserted into every request's extensions. That is
+//! — with an `Arc<`[`ConnectionInfo`](tokbind_proto::ConnectionInfo)`>` inserted into every request's extensions. That is
 //! what `tower_tokbind::TokenBindingLayer` reads.
 
 use std::future::{Future, IntoFuture};

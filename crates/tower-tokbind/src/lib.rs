@@ -37,7 +37,7 @@
 //! 2. A header on a connection that did not negotiate Token Binding is refused
 //!    (RFC 8471 §4.2).
 //! 3. The message is decoded strictly and validated against the connection's EKM and
-//!    negotiated key parameters ([`tokbind_proto::validate`]).
+//!    negotiated key parameters ([`tokbind_proto::validate`](mod@tokbind_proto::validate)).
 //! 4. No header on a negotiated connection is refused unless configured otherwise
 //!    ([`MissingHeader`]).
 //!
