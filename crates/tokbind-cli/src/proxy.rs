@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::header::{CONNECTION, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
@@ -129,19 +129,11 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 fn bad_gateway(detail: String) -> Response {
     tracing::warn!(%detail, "upstream unavailable");
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": "Bad Gateway",
-        "status": 502,
-        "reason": "upstream_unavailable",
-        "detail": detail,
-    });
-    (
+    tower_tokbind::problem::problem_response(
         StatusCode::BAD_GATEWAY,
-        [(http::header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
+        "upstream_unavailable",
+        &detail,
     )
-        .into_response()
 }
 
 async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {

@@ -23,6 +23,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tower_tokbind::add_proven_key;
 use tower_tokbind::cookie::CookieKeys;
+use tower_tokbind::problem::problem_response;
 
 use crate::header::{self, bare_or_string, is_session_id};
 use crate::instructions::{Credential, Scope, SessionInstructions};
@@ -290,19 +291,7 @@ fn store_failure(e: StoreError) -> Response<Full<Bytes>> {
 }
 
 fn problem(status: StatusCode, reason: &str, detail: &str) -> Response<Full<Bytes>> {
-    let body = json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "reason": reason,
-        "detail": detail,
-    });
-    let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
+    let mut res: Response<Full<Bytes>> = problem_response(status, reason, detail);
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res

@@ -8,6 +8,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use tokbind_jose::jws::JwsError;
+use tower_tokbind::problem::problem_body;
 
 use crate::proof::DpopVerifier;
 
@@ -125,14 +126,7 @@ impl DpopError {
             self.error_code(),
             self.to_string().replace(['"', '\\'], "'"),
         );
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": self.status(true).canonical_reason().unwrap_or("Error"),
-            "status": self.status(true).as_u16(),
-            "error": self.error_code(),
-            "reason": self.reason(),
-            "detail": self.to_string(),
-        });
+        let body = problem_body(self.status(true), self.reason(), &self.to_string());
         let mut res = self.response(true, body, "application/problem+json", verifier, now);
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             res.headers_mut().insert(WWW_AUTHENTICATE, v);
@@ -151,18 +145,18 @@ impl DpopError {
             "error": self.error_code(),
             "error_description": self.to_string(),
         });
-        self.response(false, body, "application/json", verifier, now)
+        self.response(false, body.to_string(), "application/json", verifier, now)
     }
 
     fn response(
         &self,
         resource: bool,
-        body: serde_json::Value,
+        body: String,
         content_type: &'static str,
         verifier: &DpopVerifier,
         now: SystemTime,
     ) -> Response<Full<Bytes>> {
-        let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
+        let mut res = Response::new(Full::new(Bytes::from(body)));
         *res.status_mut() = self.status(resource);
         let h = res.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use tokbind_proto::{Mechanism, ProvenKeys};
 use tower_layer::Layer;
 use tower_service::Service;
 use tower_tokbind::ResponseFuture;
+use tower_tokbind::problem::problem_response;
 
 use crate::cnf::CnfPolicy;
 use crate::jwt::{Claims, TokenVerifier};
@@ -197,19 +198,7 @@ fn unauthorized(
             detail.replace('"', "'")
         )
     };
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "reason": reason,
-        "detail": detail,
-    });
-    let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
+    let mut res: Response<Full<Bytes>> = problem_response(status, reason, detail);
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         res.headers_mut().insert(WWW_AUTHENTICATE, v);
     }

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
 use http::request::Parts;
-use http::{HeaderValue, StatusCode, header};
 use tokbind_proto::{TokenBindingId, VerifiedBindings};
 
 /// What the layer established for a request it let through.
@@ -116,20 +116,7 @@ impl IntoResponse for MissingTokenBinding {
         if self == Self::LayerMissing {
             tracing::error!("{}", self.body_text());
         }
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": self.status().canonical_reason().unwrap_or("Error"),
-            "status": self.status().as_u16(),
-            "reason": self.reason(),
-            "detail": self.body_text(),
-        })
-        .to_string();
-        let mut res = (self.status(), body).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        res
+        crate::problem::problem_response(self.status(), self.reason(), self.body_text())
     }
 }
 

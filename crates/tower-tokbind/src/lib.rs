@@ -58,6 +58,7 @@ mod future;
 pub mod include_referred;
 mod layer;
 pub mod possession;
+pub mod problem;
 mod rejection;
 mod service;
 pub mod ttrp;

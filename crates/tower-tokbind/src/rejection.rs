@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use tokbind_proto::{HeaderError, ValidationError};
 
 /// What was wrong, as a stable code. Match on it; do not parse the messages.
@@ -150,25 +150,13 @@ impl TokenBindingRejection {
 
     /// The problem document.
     pub fn body(&self) -> String {
-        let status = self.status();
-        serde_json::json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": status.as_u16(),
-            "reason": self.reason(),
-            "detail": self.detail,
-        })
-        .to_string()
+        crate::problem::problem_body(self.status(), self.reason(), &self.detail)
     }
 
     /// The response, with the given body type (the layer's and `IntoResponse`'s share).
     pub(crate) fn to_response<B: From<Bytes>>(&self) -> http::Response<B> {
-        let mut res = http::Response::new(B::from(Bytes::from(self.body())));
-        *res.status_mut() = self.status();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        let mut res: http::Response<B> =
+            crate::problem::problem_response(self.status(), self.reason(), &self.detail);
         res.extensions_mut().insert(self.clone());
         res
     }
