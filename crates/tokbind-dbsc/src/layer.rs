@@ -549,11 +549,7 @@ fn proof_refused(e: &ProofError) -> Response<Full<Bytes>> {
 
 async fn register(c: &Config, headers: &HeaderMap) -> Answer {
     let now = SystemTime::now();
-    let Some(jwt) = headers
-        .get(header::RESPONSE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bare_or_string)
-    else {
+    let Some(jwt) = proof_header(headers) else {
         return Err(problem(
             StatusCode::BAD_REQUEST,
             "dbsc_proof_missing",
@@ -632,6 +628,38 @@ async fn register(c: &Config, headers: &HeaderMap) -> Answer {
     Ok(res)
 }
 
+/// The proof JWT, quoted or bare.
+fn proof_header(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::RESPONSE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bare_or_string)
+}
+
+/// Add a challenge for the session's next proof, keeping at most one previous one.
+fn new_challenge(record: &mut SessionRecord) -> String {
+    let next = random(24);
+    record.challenges.push(next.clone());
+    let excess = record.challenges.len().saturating_sub(2);
+    record.challenges.drain(..excess);
+    next
+}
+
+/// `403` with a new challenge: the browser signs it and tries again.
+async fn challenge_again(
+    c: &Config,
+    sid: &str,
+    mut record: SessionRecord,
+    reason: &str,
+    detail: &str,
+) -> Response<Full<Bytes>> {
+    let next = new_challenge(&mut record);
+    if let Err(e) = save_session(c, sid, &record).await {
+        return store_failure(e);
+    }
+    with_challenge(problem(StatusCode::FORBIDDEN, reason, detail), &next, sid)
+}
+
 async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
     let now = SystemTime::now();
     let sid = headers
@@ -665,32 +693,11 @@ async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
             "no such session",
         ));
     };
-    let new_challenge = |record: &mut SessionRecord| {
-        let next = random(24);
-        record.challenges.push(next.clone());
-        let excess = record.challenges.len().saturating_sub(2);
-        record.challenges.drain(..excess);
-        next
-    };
-    let Some(jwt) = headers
-        .get(header::RESPONSE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bare_or_string)
-    else {
+    let Some(jwt) = proof_header(headers) else {
         // Phase one: no proof yet. 403 with a challenge makes the browser sign one.
-        let next = new_challenge(&mut record);
-        save_session(c, &sid, &record)
-            .await
-            .map_err(store_failure)?;
-        return Err(with_challenge(
-            problem(
-                StatusCode::FORBIDDEN,
-                "dbsc_challenge",
-                "sign this challenge",
-            ),
-            &next,
-            &sid,
-        ));
+        return Err(
+            challenge_again(c, &sid, record, "dbsc_challenge", "sign this challenge").await,
+        );
     };
     let endpoint = format!("{}{}", c.origin, c.refresh_path);
     let proof = proof::verify_refresh(&jwt, &jwk, &c.algorithms, &endpoint)
@@ -701,19 +708,8 @@ async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
         .position(|ch| *ch == proof.challenge)
     else {
         // A stale or replayed challenge with a good signature: benign, try again.
-        let next = new_challenge(&mut record);
-        save_session(c, &sid, &record)
-            .await
-            .map_err(store_failure)?;
-        return Err(with_challenge(
-            problem(
-                StatusCode::FORBIDDEN,
-                "dbsc_stale_challenge",
-                "sign the new challenge",
-            ),
-            &next,
-            &sid,
-        ));
+        let detail = "sign the new challenge";
+        return Err(challenge_again(c, &sid, record, "dbsc_stale_challenge", detail).await);
     };
     record.challenges.remove(used);
     let next = new_challenge(&mut record);
