@@ -140,6 +140,31 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
     );
     let challenge = challenge_of(&res, "secure-session-registration");
 
+    // Mallory logs in herself to get a challenge, then tries to register *Alice's* session
+    // cookie (stolen before registration) to her own key: the challenge belongs to her login.
+    let res = s.send(&client, get("/login", &[])).await;
+    let mallorys_challenge = challenge_of(&res, "secure-session-registration");
+    let mallory_key = DbscBrowser::new();
+    let hijack = mallory_key.proof(&mallorys_challenge, true);
+    let res = s
+        .send(
+            &client,
+            post(
+                "/dbsc/register",
+                &[
+                    ("secure-session-response", &hijack),
+                    ("cookie", &unbound_id),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 400, "{}", text(&res));
+    assert!(
+        text(&res).contains("dbsc_session_mismatch"),
+        "{}",
+        text(&res)
+    );
+
     // Registration, the proof sent bare as Chromium sends it.
     let proof = browser.proof(&challenge, true);
     let res = s

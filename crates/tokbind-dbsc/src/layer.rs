@@ -69,6 +69,11 @@ struct SessionRecord {
 #[derive(Debug, Serialize, Deserialize)]
 struct RegistrationChallenge {
     authorization: Option<String>,
+    /// Digests of the application's cookies (those to re-bind) as they were when the
+    /// challenge was issued: the registration must come with the same ones, so a challenge
+    /// obtained with one login cannot bind another's session to a foreign key.
+    #[serde(default)]
+    login_cookies: Vec<String>,
 }
 
 struct Config {
@@ -262,12 +267,20 @@ where
             if let Err(e) = strip_retired(c, req.headers_mut()).await {
                 return Ok(answer(Err(store_failure(e))));
             }
+            // The application's cookies as they come, in case this response starts DBSC.
+            let login: Vec<(String, String)> = c
+                .rebind
+                .iter()
+                .filter_map(|(name, _)| {
+                    Some((name.clone(), cookie(req.headers(), name)?.to_string()))
+                })
+                .collect();
             if let Some((key, session)) = &session {
                 add_proven_key(req.extensions_mut(), key.clone());
                 req.extensions_mut().insert(session.clone());
             }
             let mut res = inner.call(req).await?;
-            if let Err(e) = after(c, &mut res, session.as_ref().map(|(_, s)| s)).await {
+            if let Err(e) = after(c, &mut res, session.as_ref().map(|(_, s)| s), &login).await {
                 return Ok(answer(Err(store_failure(e))));
             }
             Ok(res.map(Either::Left))
@@ -413,9 +426,13 @@ async fn bound_session(
     )))
 }
 
+fn cookie_digest(name: &str, value: &str) -> String {
+    let hash = digest::digest(&digest::SHA256, format!("{name}={value}").as_bytes());
+    URL_SAFE_NO_PAD.encode(hash)
+}
+
 fn retired_key(name: &str, presented: &str) -> String {
-    let hash = digest::digest(&digest::SHA256, format!("{name}={presented}").as_bytes());
-    format!("dbsc:retired:{}", URL_SAFE_NO_PAD.encode(hash))
+    format!("dbsc:retired:{}", cookie_digest(name, presented))
 }
 
 /// Remove long-lived cookies whose unbound form was retired at registration.
@@ -455,12 +472,32 @@ async fn after<B>(
     c: &Config,
     res: &mut Response<B>,
     session: Option<&DeviceBoundSession>,
+    request_cookies: &[(String, String)],
 ) -> Result<(), StoreError> {
     let expire = format!("{}=; Max-Age=0; {}", c.cookie_name, c.cookie_attributes);
     if let Some(start) = res.extensions_mut().remove::<StartDeviceBoundSession>() {
         let challenge = random(24);
+        // The login cookies this response sets, or else those the request came with.
+        let set: Vec<(String, String)> = res
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next()?.split_once('='))
+            .filter(|(n, v)| !v.is_empty() && c.rebind.iter().any(|(r, _)| r == n))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let mut login_cookies: Vec<String> = c
+            .rebind
+            .iter()
+            .filter_map(|(name, _)| {
+                let value = set.iter().chain(request_cookies).find(|(n, _)| n == name)?;
+                Some(cookie_digest(name, &value.1))
+            })
+            .collect();
+        login_cookies.sort();
         let record = RegistrationChallenge {
             authorization: start.authorization.clone(),
+            login_cookies,
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| StoreError(e.to_string()))?;
         c.store
@@ -578,6 +615,19 @@ async fn register(c: &Config, headers: &HeaderMap) -> Answer {
             StatusCode::BAD_REQUEST,
             "dbsc_authorization_mismatch",
             "the proof's authorization is not the one sent",
+        ));
+    }
+    let mut presented: Vec<String> = c
+        .rebind
+        .iter()
+        .filter_map(|(name, _)| Some(cookie_digest(name, cookie(headers, name)?)))
+        .collect();
+    presented.sort();
+    if presented != issued.login_cookies {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "dbsc_session_mismatch",
+            "the registration does not come with the session its challenge was issued to",
         ));
     }
     let sid = format!("S{}", random(12).replace(['-', '_'], "x"));
