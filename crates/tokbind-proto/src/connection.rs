@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use crate::ekm::Ekm;
 use crate::header::{HeaderError, verify_header_with};
 use crate::negotiation::Negotiated;
+use crate::possession::{Freshness, Mechanism, ProvenKey};
 use crate::validate::{ValidationOptions, VerifiedBindings};
 
 /// The TLS protocol version of a connection.
@@ -46,6 +47,7 @@ pub struct ConnectionInfo {
     extended_master_secret: bool,
     session_reused: bool,
     token_binding: Option<BoundConnection>,
+    client_certificate: Option<Arc<[u8]>>,
 }
 
 /// The Token Binding state of a connection that negotiated it.
@@ -75,6 +77,7 @@ impl ConnectionInfo {
             extended_master_secret,
             session_reused,
             token_binding: None,
+            client_certificate: None,
         }
     }
 
@@ -95,7 +98,33 @@ impl ConnectionInfo {
                 ekm,
                 cache: Mutex::new(VerdictCache::default()),
             }),
+            client_certificate: None,
         }
+    }
+
+    /// The connection's TLS client certificate (DER), when the client presented one.
+    #[must_use]
+    pub fn with_client_certificate(mut self, der: impl Into<Arc<[u8]>>) -> Self {
+        self.client_certificate = Some(der.into());
+        self
+    }
+
+    /// The client certificate (DER) the handshake authenticated, if any.
+    pub fn client_certificate(&self) -> Option<&[u8]> {
+        self.client_certificate.as_deref()
+    }
+
+    /// The client certificate as a key proven on every request of this connection (RFC 8705
+    /// §3: its thumbprint is what `cnf.x5t#S256` names). Shares the bytes.
+    pub fn client_certificate_key(&self) -> Option<ProvenKey> {
+        self.client_certificate.as_ref().map(|der| {
+            ProvenKey::new(
+                Mechanism::MtlsCertificate,
+                Freshness::ThisRequest,
+                Arc::clone(der),
+                None,
+            )
+        })
     }
 
     /// The TLS version.

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use openssl::ex_data::Index;
+use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
     ExtensionContext, Ssl, SslAlert, SslConnector, SslMethod, SslOptions, SslSession,
     SslSessionCacheMode, SslVerifyMode, SslVersion,
@@ -78,6 +79,7 @@ impl TokenBindingConnector {
             extended_master_secret: true,
             resume_sessions: false,
             http1_only: false,
+            client_certificate: None,
         }
     }
 
@@ -133,9 +135,23 @@ pub struct ConnectorBuilder {
     extended_master_secret: bool,
     resume_sessions: bool,
     http1_only: bool,
+    client_certificate: Option<(X509, PKey<Private>)>,
 }
 
 impl ConnectorBuilder {
+    /// Present this certificate (PEM) and prove its key (PEM) when the server asks (RFC 8705
+    /// mutual TLS; a self-signed certificate will do for certificate-bound tokens).
+    pub fn client_certificate(
+        mut self,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Self, ConfigError> {
+        let cert = X509::from_pem(cert_pem).map_err(ConfigError::Certificate)?;
+        let key = PKey::private_key_from_pem(key_pem).map_err(ConfigError::PrivateKey)?;
+        self.client_certificate = Some((cert, key));
+        Ok(self)
+    }
+
     /// Remember TLS sessions per server name and resume them on the next connection
     /// (default off). Token Binding is negotiated afresh on resumed connections either way.
     pub fn resume_sessions(mut self, resume: bool) -> Self {
@@ -207,6 +223,11 @@ impl ConnectorBuilder {
             ALPN
         };
         b.set_alpn_protos(alpn).map_err(ConfigError::Tls)?;
+        if let Some((cert, key)) = &self.client_certificate {
+            b.set_certificate(cert).map_err(ConfigError::Certificate)?;
+            b.set_private_key(key).map_err(ConfigError::PrivateKey)?;
+            b.check_private_key().map_err(ConfigError::PrivateKey)?;
+        }
         if !self.extended_master_secret {
             // SSL_OP_NO_EXTENDED_MASTER_SECRET (OpenSSL 3.0+), not named by the openssl crate.
             b.set_options(SslOptions::from_bits_retain(1));

@@ -18,6 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokbind_proto::ProvenKeys;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
@@ -161,8 +162,13 @@ where
                 }
             };
             let info = Arc::new(info);
+            let certificate_key = info.client_certificate_key();
             let service = service.map_request(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(Arc::clone(&info));
+                // A client certificate proves its key on every request of the connection.
+                if let Some(key) = &certificate_key {
+                    req.extensions_mut().insert(ProvenKeys::one(key.clone()));
+                }
                 req
             });
             let conn = http

@@ -23,7 +23,7 @@ use std::time::Duration;
 use openssl::pkey::PKey;
 use openssl::ssl::{
     AlpnError, ClientHelloResponse, ExtensionContext, Ssl, SslAcceptor, SslAlert, SslMethod,
-    SslOptions, SslVersion, select_next_proto,
+    SslOptions, SslVerifyMode, SslVersion, select_next_proto,
 };
 use openssl::x509::X509;
 use tokbind_proto::{
@@ -90,6 +90,7 @@ impl TokenBindingAcceptor {
             tls13_token_binding: false,
             cap_tls12: true,
             handshake_timeout: Duration::from_secs(10),
+            client_certificates: false,
         })
     }
 
@@ -118,7 +119,10 @@ impl TokenBindingAcceptor {
         .await
         .map_err(|_| HandshakeError::Timeout)?
         .map_err(HandshakeError::Tls)?;
-        let (info, unsafe_tb) = handshake::finish(tls.ssl());
+        let (mut info, unsafe_tb) = handshake::finish(tls.ssl());
+        if let Some(cert) = tls.ssl().peer_certificate() {
+            info = info.with_client_certificate(cert.to_der().map_err(HandshakeError::Setup)?);
+        }
         if let Some(why) = unsafe_tb {
             tracing::error!(
                 ?why,
@@ -146,6 +150,7 @@ pub struct AcceptorBuilder {
     tls13_token_binding: bool,
     cap_tls12: bool,
     handshake_timeout: Duration,
+    client_certificates: bool,
 }
 
 impl AcceptorBuilder {
@@ -177,6 +182,16 @@ impl AcceptorBuilder {
         self
     }
 
+    /// Ask clients for a certificate (optional for them) and accept any, self-signed
+    /// included: RFC 8705 §3 binds tokens to the certificate itself (`cnf.x5t#S256`), not to
+    /// a CA. The certificate becomes a key proven on every request of the connection
+    /// ([`ConnectionInfo::client_certificate_key`](tokbind_proto::ConnectionInfo::client_certificate_key)).
+    /// Off by default.
+    pub fn request_client_certificates(mut self, request: bool) -> Self {
+        self.client_certificates = request;
+        self
+    }
+
     /// How long a client may take to complete the handshake (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
@@ -199,6 +214,14 @@ impl AcceptorBuilder {
         b.set_min_proto_version(Some(SslVersion::TLS1_2))
             .map_err(ConfigError::Tls)?;
         b.set_options(SslOptions::NO_RENEGOTIATION);
+        if self.client_certificates {
+            // Any certificate: what it proves is possession of its key (checked by the
+            // handshake's CertificateVerify), and the token layer compares its thumbprint.
+            b.set_verify_callback(SslVerifyMode::PEER, |_preverified, _ctx| true);
+            // Resumed sessions keep the certificate; OpenSSL wants a context to resume them.
+            b.set_session_id_context(b"tokbind")
+                .map_err(ConfigError::Tls)?;
+        }
         // Token Binding must never meet 0-RTT (draft-ietf-tokbind-tls13 §2, §3): early data
         // is never accepted (OpenSSL's default, stated here so it stays that way).
         b.set_max_early_data(0).map_err(ConfigError::Tls)?;

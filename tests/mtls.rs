@@ -1,0 +1,182 @@
+//! Certificate-bound tokens and cookies (RFC 8705 §3) over real mutual TLS: a client
+//! certificate is one more proof of possession, and the same token and cookie layers check
+//! `cnf.x5t#S256` exactly as they check `cnf.tbh` and `cnf.jkt`.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request as AxumRequest;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use bytes::Bytes;
+use common::*;
+use http::{Request, Response};
+use http_body_util::Full;
+use serde_json::Value;
+use tokbind::client::Client;
+use tokbind::oauth::cnf::Confirmation;
+use tokbind::oauth::{BoundBearerLayer, CnfPolicy, TokenIssuer, TokenVerifier};
+use tokbind::proto::ProvenKeys;
+use tokbind::tls::SelfSigned;
+use tokbind::tower::TokenBindingLayer;
+use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
+
+async fn server() -> Server {
+    let issuer = std::sync::Arc::new(TokenIssuer::generate("https://as.example").unwrap());
+    let tokens = TokenVerifier::new(&issuer.jwks(), issuer.issuer(), "api").unwrap();
+    let api = Router::new()
+        .route("/api/me", get(|| async { "hello, certificate holder" }))
+        .route_layer(BoundBearerLayer::new(tokens).policy(CnfPolicy::Required));
+    let app = Router::new()
+        .route(
+            "/token",
+            post(move |req: AxumRequest| async move {
+                // Bound to the first key the request proved: here, its client certificate.
+                let key = req
+                    .extensions()
+                    .get::<ProvenKeys>()
+                    .and_then(|k| k.iter().next().cloned());
+                let Some(cnf) = key.as_ref().and_then(Confirmation::for_key) else {
+                    return (StatusCode::BAD_REQUEST, "present a client certificate")
+                        .into_response();
+                };
+                issuer
+                    .token_with_cnf(
+                        "alice",
+                        "api",
+                        Duration::from_secs(300),
+                        None,
+                        Some(cnf),
+                        Default::default(),
+                    )
+                    .unwrap()
+                    .into_response()
+            }),
+        )
+        .route(
+            "/login",
+            get(|| async { ([(header::SET_COOKIE, "sid=alice; Path=/")], "in") }),
+        )
+        .route(
+            "/echo",
+            get(|h: HeaderMap| async move {
+                h.get(header::COOKIE)
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default()
+            }),
+        )
+        .merge(api)
+        .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["sid"]))
+        .layer(TokenBindingLayer::new());
+    start_app(|b| b.request_client_certificates(true), app).await
+}
+
+fn client(s: &Server, cert: Option<&SelfSigned>) -> Client {
+    s.client(|b| {
+        let b = b.offer_token_binding(false);
+        match cert {
+            Some(c) => b.client_certificate(&c.cert_pem, &c.key_pem).unwrap(),
+            None => b,
+        }
+    })
+}
+
+async fn send(s: &Server, c: &Client, req: Request<Full<Bytes>>) -> Response<Bytes> {
+    s.connect(c).await.send(req).await.unwrap()
+}
+
+fn get_with(path: &str, name: header::HeaderName, value: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header(name, value)
+        .body(Full::default())
+        .unwrap()
+}
+
+fn reason(res: &Response<Bytes>) -> String {
+    let v: Value = serde_json::from_slice(res.body()).unwrap_or_default();
+    v["reason"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn certificate_bound_tokens_and_cookies_need_that_certificate() {
+    let s = server().await;
+    let alice_cert = SelfSigned::generate(&["alice"]).unwrap();
+    let mallory_cert = SelfSigned::generate(&["mallory"]).unwrap();
+    let (alice, mallory, none) = (
+        client(&s, Some(&alice_cert)),
+        client(&s, Some(&mallory_cert)),
+        client(&s, None),
+    );
+
+    let res = send(
+        &s,
+        &alice,
+        Request::post("/token").body(Full::default()).unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{:?}", res.body());
+    let token = String::from_utf8(res.body().to_vec()).unwrap();
+    // cnf.x5t#S256 is base64url(SHA-256(certificate DER)), computed here independently.
+    let der = openssl::x509::X509::from_pem(&alice_cert.cert_pem)
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let expected =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(openssl::sha::sha256(&der));
+    let claims: Value = serde_json::from_slice(
+        &tokbind::proto::base64url::decode(token.split('.').nth(1).unwrap().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["cnf"]["x5t#S256"], expected.as_str());
+
+    let auth = format!("Bearer {token}");
+    let res = send(
+        &s,
+        &alice,
+        get_with("/api/me", header::AUTHORIZATION, &auth),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "the holder, on a new connection");
+    let res = send(
+        &s,
+        &mallory,
+        get_with("/api/me", header::AUTHORIZATION, &auth),
+    )
+    .await;
+    assert_eq!(
+        (res.status().as_u16(), reason(&res).as_str()),
+        (401, "binding_mismatch")
+    );
+    let res = send(&s, &none, get_with("/api/me", header::AUTHORIZATION, &auth)).await;
+    assert_eq!(
+        (res.status().as_u16(), reason(&res).as_str()),
+        (401, "no_proof")
+    );
+
+    // The cookie layer binds to the certificate too.
+    let res = send(
+        &s,
+        &alice,
+        Request::get("/login").body(Full::default()).unwrap(),
+    )
+    .await;
+    let cookie = res.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(cookie.contains("~tb1."), "{cookie}");
+    let echo = |c: &str| get_with("/echo", header::COOKIE, c);
+    assert_eq!(
+        send(&s, &alice, echo(&cookie)).await.body().as_ref(),
+        b"sid=alice"
+    );
+    assert_eq!(send(&s, &mallory, echo(&cookie)).await.body().as_ref(), b"");
+    assert_eq!(send(&s, &none, echo(&cookie)).await.body().as_ref(), b"");
+}
