@@ -76,6 +76,7 @@ struct RegistrationChallenge {
     login_cookies: Vec<String>,
 }
 
+#[derive(Clone)]
 struct Config {
     origin: String,
     register_path: String,
@@ -154,10 +155,7 @@ impl DbscLayer {
     }
 
     fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        match Arc::get_mut(&mut self.config) {
-            Some(c) => f(c),
-            None => unreachable!("a DbscLayer is configured before it is cloned"),
-        }
+        f(Arc::make_mut(&mut self.config));
         self
     }
 
