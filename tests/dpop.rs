@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request as AxumRequest;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::http::header;
+use axum::routing::get;
 use bytes::Bytes;
 use common::*;
 use http::{Request, Response};
@@ -20,9 +19,8 @@ use http_body_util::Full;
 use serde_json::Value;
 use tokbind::client::Client;
 use tokbind::dpop::{DpopKey, DpopLayer, DpopVerifier};
-use tokbind::oauth::cnf::Confirmation;
 use tokbind::oauth::{BoundBearerLayer, CnfPolicy, TokenIssuer, TokenVerifier};
-use tokbind::proto::{Mechanism, ProvenKeys};
+use tokbind::proto::ProvenKeys;
 use tokbind::tower::TokenBindingLayer;
 use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
 
@@ -64,43 +62,8 @@ async fn stack() -> Stack {
                 )
             }),
         )
-        .route(
-            "/echo",
-            get(|h: HeaderMap| async move {
-                h.get(header::COOKIE)
-                    .map(|v| v.to_str().unwrap().to_string())
-                    .unwrap_or_default()
-            }),
-        )
-        .route(
-            "/token",
-            post(move |req: AxumRequest| async move {
-                let key = req
-                    .extensions()
-                    .get::<ProvenKeys>()
-                    .and_then(|k| k.iter().next().cloned());
-                let Some(cnf) = key.as_ref().and_then(Confirmation::for_key) else {
-                    return (StatusCode::BAD_REQUEST, "prove a key").into_response();
-                };
-                let token = token_issuer
-                    .token_with_cnf(
-                        "alice",
-                        AUDIENCE,
-                        Duration::from_secs(300),
-                        None,
-                        Some(cnf),
-                        Default::default(),
-                    )
-                    .unwrap();
-                let token_type = if key.unwrap().mechanism() == Mechanism::Dpop {
-                    "DPoP"
-                } else {
-                    "Bearer"
-                };
-                axum::Json(serde_json::json!({"access_token": token, "token_type": token_type}))
-                    .into_response()
-            }),
-        )
+        .route("/echo", get(echo_cookie))
+        .route("/token", bound_token_endpoint(token_issuer, AUDIENCE))
         .merge(api)
         .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["sid"]))
         .layer(DpopLayer::new(DpopVerifier::new(), &origin).unwrap())

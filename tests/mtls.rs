@@ -4,13 +4,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use axum::Router;
-use axum::extract::Request as AxumRequest;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::http::header;
+use axum::routing::get;
 use base64::Engine as _;
 use bytes::Bytes;
 use common::*;
@@ -18,9 +14,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use serde_json::Value;
 use tokbind::client::Client;
-use tokbind::oauth::cnf::Confirmation;
 use tokbind::oauth::{BoundBearerLayer, CnfPolicy, TokenIssuer, TokenVerifier};
-use tokbind::proto::ProvenKeys;
 use tokbind::tls::SelfSigned;
 use tokbind::tower::TokenBindingLayer;
 use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
@@ -32,43 +26,12 @@ async fn server() -> Server {
         .route("/api/me", get(|| async { "hello, certificate holder" }))
         .route_layer(BoundBearerLayer::new(tokens).policy(CnfPolicy::Required));
     let app = Router::new()
-        .route(
-            "/token",
-            post(move |req: AxumRequest| async move {
-                // Bound to the first key the request proved: here, its client certificate.
-                let key = req
-                    .extensions()
-                    .get::<ProvenKeys>()
-                    .and_then(|k| k.iter().next().cloned());
-                let Some(cnf) = key.as_ref().and_then(Confirmation::for_key) else {
-                    return (StatusCode::BAD_REQUEST, "present a client certificate")
-                        .into_response();
-                };
-                issuer
-                    .token_with_cnf(
-                        "alice",
-                        "api",
-                        Duration::from_secs(300),
-                        None,
-                        Some(cnf),
-                        Default::default(),
-                    )
-                    .unwrap()
-                    .into_response()
-            }),
-        )
+        .route("/token", bound_token_endpoint(issuer, "api"))
         .route(
             "/login",
             get(|| async { ([(header::SET_COOKIE, "sid=alice; Path=/")], "in") }),
         )
-        .route(
-            "/echo",
-            get(|h: HeaderMap| async move {
-                h.get(header::COOKIE)
-                    .map(|v| v.to_str().unwrap().to_string())
-                    .unwrap_or_default()
-            }),
-        )
+        .route("/echo", get(echo_cookie))
         .merge(api)
         .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["sid"]))
         .layer(TokenBindingLayer::new());
@@ -119,7 +82,9 @@ async fn certificate_bound_tokens_and_cookies_need_that_certificate() {
     )
     .await;
     assert_eq!(res.status(), 200, "{:?}", res.body());
-    let token = String::from_utf8(res.body().to_vec()).unwrap();
+    let issued: Value = serde_json::from_slice(res.body()).unwrap();
+    assert_eq!(issued["token_type"], "Bearer");
+    let token = issued["access_token"].as_str().unwrap().to_string();
     // cnf.x5t#S256 is base64url(SHA-256(certificate DER)), computed here independently.
     let der = openssl::x509::X509::from_pem(&alice_cert.cert_pem)
         .unwrap()

@@ -246,3 +246,51 @@ pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration
         .layer(DpopLayer::new(DpopVerifier::new(), origin).unwrap())
         .layer(TokenBindingLayer::new())
 }
+
+/// The `Cookie` header exactly as the application receives it.
+pub async fn echo_cookie(headers: http::HeaderMap) -> String {
+    headers
+        .get(http::header::COOKIE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// A token endpoint stand-in: an access token for `audience`, bound to the first key the
+/// request proved (`cnf.tbh`, `cnf.jkt` or `cnf.x5t#S256`), as
+/// `{"access_token", "token_type"}`; 400 when it proved none.
+pub fn bound_token_endpoint(
+    issuer: Arc<tokbind::oauth::TokenIssuer>,
+    audience: &'static str,
+) -> axum::routing::MethodRouter {
+    use axum::response::IntoResponse;
+    use tokbind::oauth::cnf::Confirmation;
+    use tokbind::proto::{Mechanism, ProvenKeys};
+
+    axum::routing::post(move |req: axum::extract::Request| async move {
+        let key = req
+            .extensions()
+            .get::<ProvenKeys>()
+            .and_then(|k| k.iter().next().cloned());
+        let (Some(key), Some(cnf)) = (key.clone(), key.as_ref().and_then(Confirmation::for_key))
+        else {
+            return (http::StatusCode::BAD_REQUEST, "prove a key").into_response();
+        };
+        let lifetime = std::time::Duration::from_secs(300);
+        let token = issuer
+            .token_with_cnf(
+                "alice",
+                audience,
+                lifetime,
+                None,
+                Some(cnf),
+                Default::default(),
+            )
+            .unwrap();
+        let token_type = if key.mechanism() == Mechanism::Dpop {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        Json(json!({"access_token": token, "token_type": token_type})).into_response()
+    })
+}
