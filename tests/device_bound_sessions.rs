@@ -120,7 +120,8 @@ fn post(path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
 
 #[tokio::test]
 async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
-    let lifetime = Duration::from_secs(2);
+    // Short, to watch it expire; long enough that the steps after a refresh fit in it.
+    let lifetime = Duration::from_secs(4);
     let s = site(lifetime).await;
     let client = s.plain();
     let browser = DbscBrowser::new();
