@@ -116,8 +116,9 @@ fn authorization(headers: &HeaderMap) -> Result<Option<(bool, String)>, DpopErro
     Ok(found)
 }
 
-/// The single `DPoP` header value.
-fn proof(headers: &HeaderMap) -> Result<Option<String>, DpopError> {
+/// The single `DPoP` header value (RFC 9449 §4.3 step 1), for the layer and the token
+/// endpoint alike.
+pub(crate) fn single_proof(headers: &HeaderMap) -> Result<Option<String>, DpopError> {
     let mut values = headers.get_all(DPOP).iter();
     match (values.next(), values.next()) {
         (None, _) => Ok(None),
@@ -153,7 +154,8 @@ where
         Box::pin(async move {
             let now = SystemTime::now();
             let verifier = &layer.verifier;
-            let parsed = authorization(req.headers()).and_then(|a| Ok((a, proof(req.headers())?)));
+            let parsed =
+                authorization(req.headers()).and_then(|a| Ok((a, single_proof(req.headers())?)));
             let (auth, proof) = match parsed {
                 Ok(v) => v,
                 Err(e) => return Ok(e.resource_response(verifier, now).map(Either::Right)),

@@ -7,7 +7,7 @@ use http::request::Parts;
 
 use crate::error::DpopError;
 use crate::htu;
-use crate::layer::DPOP;
+use crate::layer::single_proof;
 use crate::proof::{DpopProof, DpopVerifier, RequestFacts};
 
 impl DpopVerifier {
@@ -22,15 +22,8 @@ impl DpopVerifier {
         request: &Parts,
         token_endpoint: &str,
     ) -> Result<Option<DpopProof>, DpopError> {
-        let mut values = request.headers.get_all(DPOP).iter();
-        let proof = match (values.next(), values.next()) {
-            (None, _) => return Ok(None),
-            (Some(v), None) => v
-                .to_str()
-                .ok()
-                .filter(|t| !t.contains(','))
-                .ok_or(DpopError::MultipleProofs)?,
-            (Some(_), Some(_)) => return Err(DpopError::MultipleProofs),
+        let Some(proof) = single_proof(&request.headers)? else {
+            return Ok(None);
         };
         let htu = htu::normalize(token_endpoint).map_err(|_| DpopError::UriMismatch)?;
         let facts = RequestFacts {
@@ -38,7 +31,7 @@ impl DpopVerifier {
             htu: &htu,
             access_token: None,
         };
-        self.verify(proof.trim(), &facts, SystemTime::now())
+        self.verify(&proof, &facts, SystemTime::now())
             .await
             .map(Some)
     }
