@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use smallvec::SmallVec;
 use tokbind_jose::Algorithm;
 use tokbind_jose::jwk::PublicJwk;
 use tokbind_proto::{Freshness, Mechanism, ProvenKey};
@@ -265,14 +266,13 @@ where
             if let Err(e) = strip_retired(c, req.headers_mut()).await {
                 return Ok(answer(Err(store_failure(e))));
             }
-            // The application's cookies as they come, in case this response starts DBSC.
-            let login: Vec<(String, String)> = c
-                .rebind
-                .iter()
-                .filter_map(|(name, _)| {
-                    Some((name.clone(), cookie(req.headers(), name)?.to_string()))
-                })
-                .collect();
+            // The request's cookies, in case this response starts DBSC (shared bytes: read
+            // only then).
+            let login: RequestCookies = if c.rebind.is_empty() {
+                RequestCookies::new()
+            } else {
+                req.headers().get_all(COOKIE).iter().cloned().collect()
+            };
             if let Some((key, session)) = &session {
                 add_proven_key(req.extensions_mut(), key.clone());
                 req.extensions_mut().insert(session.clone());
@@ -287,6 +287,9 @@ where
 }
 
 type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;
+
+/// A request's `Cookie` header values (almost always one: no allocation).
+type RequestCookies = SmallVec<[HeaderValue; 1]>;
 
 fn answer<B>(a: Answer) -> Response<Either<B, Full<Bytes>>> {
     a.unwrap_or_else(|e| e).map(Either::Right)
@@ -326,9 +329,13 @@ fn session_key(jwk: &PublicJwk, sid: &str, freshness: Freshness) -> ProvenKey {
 
 /// The value of the first cookie called `name`.
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
+    cookie_in(headers.get_all(COOKIE), name)
+}
+
+/// The value of the first cookie called `name` in these `Cookie` header values.
+fn cookie_in<'h>(values: impl IntoIterator<Item = &'h HeaderValue>, name: &str) -> Option<&'h str> {
+    values
+        .into_iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
@@ -470,9 +477,9 @@ async fn after<B>(
     c: &Config,
     res: &mut Response<B>,
     session: Option<&DeviceBoundSession>,
-    request_cookies: &[(String, String)],
+    request_cookies: &RequestCookies,
 ) -> Result<(), StoreError> {
-    let expire = format!("{}=; Max-Age=0; {}", c.cookie_name, c.cookie_attributes);
+    let expire = || format!("{}=; Max-Age=0; {}", c.cookie_name, c.cookie_attributes);
     if let Some(start) = res.extensions_mut().remove::<StartDeviceBoundSession>() {
         let challenge = random(24);
         // The login cookies this response sets, or else those the request came with.
@@ -488,8 +495,12 @@ async fn after<B>(
             .rebind
             .iter()
             .filter_map(|(name, _)| {
-                let value = set.iter().chain(request_cookies).find(|(n, _)| n == name)?;
-                Some(cookie_digest(name, &value.1))
+                let value = set
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+                    .or_else(|| cookie_in(request_cookies, name))?;
+                Some(cookie_digest(name, value))
             })
             .collect();
         login_cookies.sort();
@@ -538,12 +549,12 @@ async fn after<B>(
                 .put(&format!("dbsc:ended:{}", s.id), vec![1], c.session_lifetime)
                 .await?;
         }
-        if let Ok(v) = HeaderValue::from_str(&expire) {
+        if let Ok(v) = HeaderValue::from_str(&expire()) {
             res.headers_mut().append(SET_COOKIE, v);
         }
     }
     if res.extensions_mut().remove::<RequireFreshProof>().is_some() {
-        if let Ok(v) = HeaderValue::from_str(&expire) {
+        if let Ok(v) = HeaderValue::from_str(&expire()) {
             res.headers_mut().append(SET_COOKIE, v);
         }
     }
