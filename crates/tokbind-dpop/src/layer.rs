@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 use tower_tokbind::add_proven_key;
@@ -89,13 +90,45 @@ pub struct Dpop<S> {
     layer: DpopLayer,
 }
 
-/// The response future of [`Dpop`].
-pub type ResponseFuture<B, E> =
+pin_project! {
+    /// The response future of [`Dpop`]: requests without DPoP, and those refused before any
+    /// proof is checked, are not boxed; only the proof check (which may ask a shared
+    /// replay cache) is.
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        kind: Kind<F, B, E>,
+    }
+}
+
+/// The boxed proof check and the inner call after it.
+type Checking<B, E> =
     Pin<Box<dyn Future<Output = Result<Response<Either<B, Full<Bytes>>>, E>> + Send>>;
 
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B, E> {
+        Direct { #[pin] future: tower_tokbind::ResponseFuture<F> },
+        Checking { future: Checking<B, E> },
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<Either<B, Full<Bytes>>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Direct { future } => future.poll(cx),
+            KindProj::Checking { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
 /// The token of `Authorization` and whether its scheme is `DPoP`.
-fn authorization(headers: &HeaderMap) -> Result<Option<(bool, String)>, DpopError> {
-    let mut found: Option<(bool, String)> = None;
+fn authorization(headers: &HeaderMap) -> Result<Option<(bool, &str)>, DpopError> {
+    let mut found: Option<(bool, &str)> = None;
     for value in headers.get_all(AUTHORIZATION) {
         let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
             continue;
@@ -111,20 +144,20 @@ fn authorization(headers: &HeaderMap) -> Result<Option<(bool, String)>, DpopErro
             // RFC 9449 §7.2: Bearer and DPoP together (or twice) is a malformed request.
             return Err(DpopError::ConflictingSchemes);
         }
-        found = Some((dpop, token.trim().to_string()));
+        found = Some((dpop, token.trim()));
     }
     Ok(found)
 }
 
 /// The single `DPoP` header value (RFC 9449 §4.3 step 1), for the layer and the token
 /// endpoint alike.
-pub(crate) fn single_proof(headers: &HeaderMap) -> Result<Option<String>, DpopError> {
+pub(crate) fn single_proof(headers: &HeaderMap) -> Result<Option<&str>, DpopError> {
     let mut values = headers.get_all(DPOP).iter();
     match (values.next(), values.next()) {
         (None, _) => Ok(None),
         (Some(v), None) => match v.to_str() {
             // A comma means a combined list of several proofs.
-            Ok(text) if !text.contains(',') => Ok(Some(text.trim().to_string())),
+            Ok(text) if !text.contains(',') => Ok(Some(text.trim())),
             _ => Err(DpopError::MultipleProofs),
         },
         (Some(_), Some(_)) => Err(DpopError::MultipleProofs),
@@ -140,40 +173,45 @@ where
 {
     type Response = Response<Either<ResBody, Full<Bytes>>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let direct = |future| ResponseFuture {
+            kind: Kind::Direct { future },
+        };
+        let refuse = |e: DpopError| {
+            let response = e.resource_response(&self.layer.verifier, SystemTime::now());
+            direct(tower_tokbind::ResponseFuture::rejected(response))
+        };
+        // What the headers ask for is settled first, borrowing them: the common request
+        // with no DPoP at all goes straight to the inner service.
+        let (proof, access_token) = match authorization(req.headers())
+            .and_then(|auth| Ok((auth, single_proof(req.headers())?)))
+        {
+            Err(e) => return refuse(e),
+            Ok((auth, Some(proof))) => (proof.to_owned(), auth.map(|(_, t)| t.to_owned())),
+            Ok((Some((true, _)), None)) => return refuse(DpopError::MissingProof),
+            Ok((_, None)) => {
+                return direct(tower_tokbind::ResponseFuture::inner(self.inner.call(req)));
+            }
+        };
+
         // The service that was polled ready handles this request; a clone takes its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
-        Box::pin(async move {
+        let future = Box::pin(async move {
             let now = SystemTime::now();
             let verifier = &layer.verifier;
-            let parsed =
-                authorization(req.headers()).and_then(|a| Ok((a, single_proof(req.headers())?)));
-            let (auth, proof) = match parsed {
-                Ok(v) => v,
-                Err(e) => return Ok(e.resource_response(verifier, now).map(Either::Right)),
-            };
-            let proof = match (proof, &auth) {
-                (Some(p), _) => p,
-                (None, Some((true, _))) => {
-                    let e = DpopError::MissingProof;
-                    return Ok(e.resource_response(verifier, now).map(Either::Right));
-                }
-                // Nothing DPoP about this request.
-                (None, _) => return inner.call(req).await.map(|r| r.map(Either::Left)),
-            };
             let htu = htu::expected(&layer.origin, req.uri().path()).unwrap_or_default();
             let facts = RequestFacts {
                 method: req.method().as_str(),
                 htu: &htu,
-                access_token: auth.as_ref().map(|(_, t)| t.as_str()),
+                access_token: access_token.as_deref(),
             };
             let (verified, nonce) = match verifier.verify_with_nonce(&proof, &facts, now).await {
                 Ok(v) => v,
@@ -194,6 +232,9 @@ where
                 }
             }
             Ok(res)
-        })
+        });
+        ResponseFuture {
+            kind: Kind::Checking { future },
+        }
     }
 }

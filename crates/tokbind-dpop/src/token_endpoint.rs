@@ -31,7 +31,7 @@ impl DpopVerifier {
             htu: &htu,
             access_token: None,
         };
-        self.verify(&proof, &facts, SystemTime::now())
+        self.verify(proof, &facts, SystemTime::now())
             .await
             .map(Some)
     }
