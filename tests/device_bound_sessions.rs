@@ -219,6 +219,23 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
         401,
         "the unbound cookie from before registration was retired"
     );
+    // A browser whose refresh failed sends the request on without the short-lived cookie,
+    // saying so: the application sees why, and the session still does not open.
+    let mut skipped = get("/me", &[&bound_id]);
+    skipped.headers_mut().insert(
+        "secure-session-skipped",
+        format!("server_error;session_identifier=\"{sid}\"")
+            .parse()
+            .unwrap(),
+    );
+    let res = s.send(&client, skipped).await;
+    assert_eq!(
+        (res.status().as_u16(), text(&res)),
+        (
+            401,
+            format!("no session; refresh skipped: {sid} (server_error)")
+        )
+    );
     // With both cookies copied the session lasts only as long as the short-lived cookie:
     // DBSC proves the key at refresh, not per request (the policy window says so).
     tokio::time::sleep(lifetime + Duration::from_millis(1100)).await;

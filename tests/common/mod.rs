@@ -186,7 +186,8 @@ pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
     use tokbind::dbsc::{
-        DbscLayer, EndDeviceBoundSession, RequireFreshProof, StartDeviceBoundSession,
+        DbscLayer, EndDeviceBoundSession, RefreshSkipped, RequireFreshProof,
+        StartDeviceBoundSession,
     };
     use tokbind::dpop::{DpopLayer, DpopVerifier};
     use tokbind::proto::FreshnessPolicy;
@@ -201,10 +202,22 @@ pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration
             "welcome, alice",
         )
     }
-    async fn me(session: Session) -> impl IntoResponse {
-        match session.get::<String>("user").await.ok().flatten() {
-            Some(user) => (StatusCode::OK, user),
-            None => (StatusCode::UNAUTHORIZED, "no session".to_string()),
+    async fn me(session: Session, skipped: Option<Extension<RefreshSkipped>>) -> impl IntoResponse {
+        match (session.get::<String>("user").await.ok().flatten(), skipped) {
+            (Some(user), _) => (StatusCode::OK, user),
+            // The browser says why it brought no short-lived cookie.
+            (None, Some(Extension(RefreshSkipped(skipped)))) => {
+                let why: Vec<String> = skipped
+                    .iter()
+                    .map(|s| format!("{} ({})", s.session_id, s.reason.token()))
+                    .collect();
+                let why = why.join(", ");
+                (
+                    StatusCode::UNAUTHORIZED,
+                    format!("no session; refresh skipped: {why}"),
+                )
+            }
+            (None, None) => (StatusCode::UNAUTHORIZED, "no session".to_string()),
         }
     }
     async fn step_up() -> impl IntoResponse {

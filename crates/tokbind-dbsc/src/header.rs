@@ -85,6 +85,60 @@ pub fn bare_or_string(value: &str) -> Option<String> {
     ok.then_some(inner)
 }
 
+/// Why the browser could not refresh a session (the tokens of `Secure-Session-Skipped`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// The refresh endpoint could not be reached.
+    Unreachable,
+    /// The refresh endpoint answered with a server error (5xx).
+    ServerError,
+    /// The browser's signing quota for the site was used up.
+    QuotaExceeded,
+}
+
+impl SkipReason {
+    /// The header's token for this reason.
+    pub fn token(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::ServerError => "server_error",
+            Self::QuotaExceeded => "quota_exceeded",
+        }
+    }
+}
+
+/// One member of `Secure-Session-Skipped`: the browser tried to refresh this session
+/// before the request and could not, so the request comes without its short-lived cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRefresh {
+    /// Why.
+    pub reason: SkipReason,
+    /// The DBSC session identifier.
+    pub session_id: String,
+}
+
+/// The members of a `Secure-Session-Skipped` value (an sf-list of tokens, each with a
+/// `session_identifier` sf-string parameter, e.g. `server_error;session_identifier="S1"`).
+/// Members with an unknown token or no valid session identifier are left out.
+pub fn skipped(value: &str) -> impl Iterator<Item = SkippedRefresh> + '_ {
+    value.split(',').filter_map(|member| {
+        let mut parts = member.split(';');
+        let reason = match parts.next()?.trim() {
+            "unreachable" => SkipReason::Unreachable,
+            "server_error" => SkipReason::ServerError,
+            "quota_exceeded" => SkipReason::QuotaExceeded,
+            _ => return None,
+        };
+        let session_id = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim() == "session_identifier")
+            .and_then(|(_, v)| bare_or_string(v))
+            .filter(|id| is_session_id(id))?;
+        Some(SkippedRefresh { reason, session_id })
+    })
+}
+
 /// Whether `id` is a session identifier this crate would issue (and so a safe bare value).
 pub fn is_session_id(id: &str) -> bool {
     let mut bytes = id.bytes();
@@ -119,6 +173,37 @@ mod tests {
         assert_eq!(bare_or_string(" eyJ.a.b ").as_deref(), Some("eyJ.a.b"));
         for bad in ["", "\"", "\"S1", "\"a\"b\"", "a b", "\"\\x\""] {
             assert_eq!(bare_or_string(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_skipped_refreshes() {
+        // As Chromium 156 sent it after a refresh answered 500 (digest §1.8, LAB).
+        let one: Vec<_> = skipped(r#"server_error;session_identifier="S1""#).collect();
+        assert_eq!(
+            one,
+            [SkippedRefresh {
+                reason: SkipReason::ServerError,
+                session_id: "S1".into()
+            }]
+        );
+        let several: Vec<_> = skipped(
+            r#"unreachable;session_identifier="a", quota_exceeded;x=1;session_identifier=b"#,
+        )
+        .map(|s| (s.reason.token(), s.session_id))
+        .collect();
+        assert_eq!(
+            several,
+            [("unreachable", "a".into()), ("quota_exceeded", "b".into())]
+        );
+        for ignored in [
+            "",
+            "server_error",
+            r#"bogus;session_identifier="S1""#,
+            r#"server_error;session_identifier="1bad""#,
+            r#"server_error;session_identifier="S"1""#,
+        ] {
+            assert_eq!(skipped(ignored).count(), 0, "{ignored:?}");
         }
     }
 

@@ -26,7 +26,7 @@ use tower_tokbind::add_proven_key;
 use tower_tokbind::cookie::CookieKeys;
 use tower_tokbind::problem::problem_response;
 
-use crate::header::{self, bare_or_string, is_session_id};
+use crate::header::{self, SkippedRefresh, bare_or_string, is_session_id};
 use crate::instructions::{Credential, Scope, SessionInstructions};
 use crate::proof::{self, ProofError};
 use crate::store::{DbscStore, MemoryDbscStore, StoreError};
@@ -57,6 +57,15 @@ pub struct DeviceBoundSession {
     /// When the key was last proven (the cookie was minted).
     pub proven_at: SystemTime,
 }
+
+/// In the request's extensions when it carried `Secure-Session-Skipped`: the browser tried
+/// to refresh these sessions first and could not (their endpoint failed or was unreachable,
+/// or its signing quota ran out), so the request comes without a short-lived cookie and
+/// proves no key. What to do is the application's choice (W3C DBSC): fail closed on
+/// sensitive routes, or let the user on with less (the login cookie, once re-bound, no
+/// longer opens by itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshSkipped(pub Vec<SkippedRefresh>);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct SessionRecord {
@@ -111,6 +120,8 @@ struct Config {
 ///   `ProvenKeys` as *proven at the cookie's minting* ([`Freshness::ProvenAt`]) — never as
 ///   proven on this request. A bound cookie layer accepts it only when told to
 ///   (`BoundCookieLayer::accept_proofs(FreshnessPolicy::Within(..))`).
+/// * A request whose browser could not refresh first carries `Secure-Session-Skipped`; the
+///   layer puts what it says in the extensions as [`RefreshSkipped`] for the handler.
 ///
 /// Chromium refreshes whenever the short-lived cookie expires within 120 s: keep its
 /// lifetime well above that (default 10 minutes).
@@ -277,6 +288,9 @@ where
                 add_proven_key(req.extensions_mut(), key.clone());
                 req.extensions_mut().insert(session.clone());
             }
+            if let Some(skipped) = refresh_skipped(req.headers()) {
+                req.extensions_mut().insert(skipped);
+            }
             let mut res = inner.call(req).await?;
             if let Err(e) = after(c, &mut res, session.as_ref().map(|(_, s)| s), &login).await {
                 return Ok(answer(Err(store_failure(e))));
@@ -284,6 +298,20 @@ where
             Ok(res.map(Either::Left))
         })
     }
+}
+
+/// The sessions named in the request's `Secure-Session-Skipped` values, if any.
+fn refresh_skipped(headers: &HeaderMap) -> Option<RefreshSkipped> {
+    let skipped: Vec<SkippedRefresh> = headers
+        .get_all(header::SKIPPED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(header::skipped)
+        .collect();
+    for s in &skipped {
+        tracing::info!(session = %s.session_id, reason = s.reason.token(), "browser skipped a DBSC refresh");
+    }
+    (!skipped.is_empty()).then_some(RefreshSkipped(skipped))
 }
 
 type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;

@@ -35,7 +35,7 @@ pub mod proof;
 pub mod store;
 
 pub use layer::{
-    Dbsc, DbscLayer, DeviceBoundSession, EndDeviceBoundSession, RequireFreshProof, ResponseFuture,
-    StartDeviceBoundSession,
+    Dbsc, DbscLayer, DeviceBoundSession, EndDeviceBoundSession, RefreshSkipped, RequireFreshProof,
+    ResponseFuture, StartDeviceBoundSession,
 };
 pub use store::{DbscStore, MemoryDbscStore, StoreError};
