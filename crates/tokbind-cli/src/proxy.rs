@@ -6,7 +6,9 @@
 //! replayed on another connection, forged or malformed is answered with the layer's 400 and
 //! never reaches the backend — then forwards the request with the verified IDs in
 //! `Sec-Provided-Token-Binding-ID`, `Sec-Referred-Token-Binding-ID` and
-//! `Sec-Other-Token-Binding-ID`, after removing any copies the client sent. Bodies stream in
+//! `Sec-Other-Token-Binding-ID`, after removing any copies the client sent. With
+//! `--client-certificates`, the certificate a client authenticated with goes along in
+//! `Client-Cert` (RFC 9440), so certificate-bound tokens work behind it. Bodies stream in
 //! both directions; responses (including `Include-Referred-Token-Binding-ID`) pass back
 //! unchanged; an unreachable backend is a 502.
 
@@ -24,11 +26,12 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokbind_proto::ConnectionInfo;
 use tower_tokbind::TokenBindingLayer;
 use tower_tokbind::TokenBindingState;
 use tower_tokbind::ttrp::{
-    SEC_OTHER_TOKEN_BINDING_ID, SEC_PROVIDED_TOKEN_BINDING_ID, SEC_REFERRED_TOKEN_BINDING_ID,
-    encode_others, strip_forwarding_headers,
+    CLIENT_CERT, SEC_OTHER_TOKEN_BINDING_ID, SEC_PROVIDED_TOKEN_BINDING_ID,
+    SEC_REFERRED_TOKEN_BINDING_ID, encode_client_cert, encode_others, strip_forwarding_headers,
 };
 
 use crate::Failure;
@@ -173,6 +176,13 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
                 .headers
                 .insert(SEC_OTHER_TOKEN_BINDING_ID, value(others));
         }
+    }
+    if let Some(der) = parts
+        .extensions
+        .get::<Arc<ConnectionInfo>>()
+        .and_then(|info| info.client_certificate())
+    {
+        parts.headers.insert(CLIENT_CERT, encode_client_cert(der));
     }
     parts
         .headers

@@ -36,6 +36,11 @@ pub struct ServerTlsArgs {
     /// Negotiate Token Binding on TLS 1.3 too (draft-ietf-tokbind-tls13).
     #[arg(long)]
     tls13_token_binding: bool,
+    /// Ask clients for a TLS certificate (optional for them; any certificate, self-signed
+    /// included: it binds tokens by its thumbprint, RFC 8705 §3). `tokbind proxy` forwards
+    /// it in `Client-Cert` (RFC 9440).
+    #[arg(long)]
+    client_certificates: bool,
 }
 
 impl ServerTlsArgs {
@@ -54,6 +59,7 @@ impl ServerTlsArgs {
         TokenBindingAcceptor::builder(&cert, &key)
             .and_then(|b| b.key_parameters(&self.key_parameters.key_parameters))
             .map(|b| b.tls13_token_binding(self.tls13_token_binding))
+            .map(|b| b.request_client_certificates(self.client_certificates))
             .and_then(|b| b.build())
             .map_err(|e| Failure::Usage(e.to_string()))
     }

@@ -8,14 +8,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
+use base64::Engine as _;
 use http_body_util::Full;
 use serde_json::{Value, json};
 use tokbind_client::Client;
+use tokbind_proto::ProvenKeys;
 use tokbind_tls::{SelfSigned, ServerVerification};
 use tower_tokbind::cookie::{BoundCookieLayer, CookieKeys};
 use tower_tokbind::ttrp::ForwardedTokenBindingLayer;
@@ -88,17 +90,24 @@ async fn start_backend(hits: Arc<AtomicUsize>) -> SocketAddr {
     async fn whoami(
         provided: Option<ProvidedBinding>,
         referred: Option<ReferredBinding>,
+        proven: Option<Extension<ProvenKeys>>,
         version: http::Version,
         headers: HeaderMap,
     ) -> axum::Json<Value> {
         let seen: Vec<String> = headers
             .keys()
             .map(|k| k.as_str().to_string())
-            .filter(|k| k.contains("token-binding"))
+            .filter(|k| k.contains("token-binding") || k.starts_with("client-cert"))
+            .collect();
+        let proven: Vec<String> = proven
+            .iter()
+            .flat_map(|Extension(keys)| keys.iter())
+            .map(|k| format!("{}:{}", k.mechanism().label(), k.thumbprint()))
             .collect();
         axum::Json(json!({
             "provided": provided.map(|p| p.0.tbh().to_string()),
             "referred": referred.map(|r| r.0.tbh().to_string()),
+            "proven": proven,
             "token_binding_headers_seen": seen,
             "forwarded_proto": headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()),
             "version": format!("{version:?}"),
@@ -351,6 +360,8 @@ async fn spoofed_headers_straight_to_the_backend_from_an_untrusted_peer_are_stri
         .header("sec-provided-token-binding-id", spoof)
         .header("provided-token-binding-id", spoof)
         .header("sec-token-binding", "AIkA")
+        .header("client-cert", ":MIIBCv8A:")
+        .header("client-cert-chain", ":MIIBCv8A:")
         .body(Full::<Bytes>::default())
         .unwrap();
     let res = sender.send_request(request).await.unwrap();
@@ -360,6 +371,64 @@ async fn spoofed_headers_straight_to_the_backend_from_an_untrusted_peer_are_stri
         .to_bytes();
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert!(body["provided"].is_null(), "{body}");
+    assert_eq!(
+        body["proven"],
+        json!([]),
+        "no key from a spoofed Client-Cert"
+    );
+    assert_eq!(body["token_binding_headers_seen"], json!([]));
+}
+
+#[tokio::test]
+async fn the_client_certificate_goes_along_in_client_cert_and_is_never_spoofed() {
+    let backend = start_backend(Arc::default()).await;
+    let proxy = start_proxy_with(&format!("http://{backend}"), &["--client-certificates"]);
+    let alice_cert = SelfSigned::generate(&["alice"]).unwrap();
+    let alice = Client::builder()
+        .server_verification(ServerVerification::Roots(proxy.cert.clone()))
+        .tls(|b| {
+            b.offer_token_binding(false)
+                .client_certificate(&alice_cert.cert_pem, &alice_cert.key_pem)
+                .unwrap()
+        })
+        .build()
+        .unwrap();
+    let der = openssl::x509::X509::from_pem(&alice_cert.cert_pem)
+        .unwrap()
+        .to_der()
+        .unwrap();
+    // x5t#S256, computed here independently of the library.
+    let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(openssl::sha::sha256(&der));
+    let res = alice
+        .fetch(req(&format!("{}/", proxy.url), &[]))
+        .await
+        .unwrap()
+        .response;
+    let body = json_of(&res);
+    assert_eq!(body["proven"], json!([format!("mtls:{x5t}")]), "{body}");
+    assert_eq!(body["token_binding_headers_seen"], json!([]), "consumed");
+
+    // Mallory has no certificate and sends Alice's (it is public) as the header: the proxy
+    // replaces what clients send with what the handshake proved, here nothing.
+    let forged = format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode(&der)
+    );
+    let mallory = Client::builder()
+        .server_verification(ServerVerification::Roots(proxy.cert.clone()))
+        .tls(|b| b.offer_token_binding(false))
+        .build()
+        .unwrap();
+    let res = mallory
+        .fetch(req(
+            &format!("{}/", proxy.url),
+            &[("client-cert", &forged), ("client-cert-chain", &forged)],
+        ))
+        .await
+        .unwrap()
+        .response;
+    let body = json_of(&res);
+    assert_eq!(body["proven"], json!([]), "{body}");
     assert_eq!(body["token_binding_headers_seen"], json!([]));
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use crate::ekm::Ekm;
 use crate::header::{HeaderError, verify_header_with};
 use crate::negotiation::Negotiated;
-use crate::possession::{Freshness, Mechanism, ProvenKey};
+use crate::possession::ProvenKey;
 use crate::validate::{ValidationOptions, VerifiedBindings};
 
 /// The TLS protocol version of a connection.
@@ -117,14 +117,9 @@ impl ConnectionInfo {
     /// The client certificate as a key proven on every request of this connection (RFC 8705
     /// §3: its thumbprint is what `cnf.x5t#S256` names). Shares the bytes.
     pub fn client_certificate_key(&self) -> Option<ProvenKey> {
-        self.client_certificate.as_ref().map(|der| {
-            ProvenKey::new(
-                Mechanism::MtlsCertificate,
-                Freshness::ThisRequest,
-                Arc::clone(der),
-                None,
-            )
-        })
+        self.client_certificate
+            .as_ref()
+            .map(|der| ProvenKey::mtls_certificate(Arc::clone(der)))
     }
 
     /// The TLS version.

@@ -131,6 +131,19 @@ impl ProvenKey {
         }
     }
 
+    /// The key of a TLS client certificate (DER), proven by the handshake of the request's
+    /// connection — directly, or at a trusted TLS-terminating proxy that forwarded it
+    /// (RFC 9440). Its thumbprint is what `cnf.x5t#S256` names (RFC 8705 §3). Shares the
+    /// bytes.
+    pub fn mtls_certificate(der: Arc<[u8]>) -> Self {
+        Self {
+            mechanism: Mechanism::MtlsCertificate,
+            freshness: Freshness::ThisRequest,
+            key_id: der,
+            scope: None,
+        }
+    }
+
     /// How possession was proven.
     pub fn mechanism(&self) -> Mechanism {
         self.mechanism

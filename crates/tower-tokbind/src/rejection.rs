@@ -44,8 +44,9 @@ pub enum RejectionKind {
     MissingHeader,
     /// The connection did not negotiate Token Binding and the layer requires it.
     TokenBindingRequired,
-    /// A trusted proxy forwarded Token Binding headers that do not decode
-    /// (draft-ietf-tokbind-ttrp §2.1: base64url IDs, `hextype.id` lists, one of each).
+    /// A trusted proxy forwarded Token Binding or `Client-Cert` headers that do not decode
+    /// (draft-ietf-tokbind-ttrp §2.1: base64url IDs, `hextype.id` lists, one of each;
+    /// RFC 9440: one sf-binary DER certificate).
     MalformedForwardedHeader,
     /// The request carries no connection information: the server is not run with a
     /// Token Binding TLS listener (a deployment error, answered with 500).

@@ -8,12 +8,17 @@
 //! | `Sec-Provided-Token-Binding-ID` | base64url of the provided TBID |
 //! | `Sec-Referred-Token-Binding-ID` | base64url of the referred TBID, if any |
 //! | `Sec-Other-Token-Binding-ID` | `hextype.b64tbid` for each other verified binding, comma-separated |
+//! | `Client-Cert` (RFC 9440) | the TLS client certificate's DER as an sf-binary (`:base64:`), when the client presented one |
 //!
 //! [`ForwardedTokenBindingLayer`] is the backend's side. From a configured trusted hop
 //! (by peer address or CIDR) it decodes these headers — strictly — into the same request
 //! extensions that [`TokenBindingLayer`](crate::TokenBindingLayer) produces, so handlers,
 //! [`BoundCookieLayer`](crate::cookie::BoundCookieLayer) and token checks work unchanged.
-//! From anyone else it removes them, and it always removes a `Sec-Token-Binding` header
+//! A forwarded `Client-Cert` becomes a proven key (`Mechanism::MtlsCertificate`), as the
+//! handshake's certificate does on a direct connection, so certificate-bound tokens
+//! (`cnf.x5t#S256`, RFC 8705) work behind the proxy too; its DER is the key's
+//! [`key_id`](tokbind_proto::ProvenKey::key_id).
+//! From anyone else it removes them all, and it always removes a `Sec-Token-Binding` header
 //! (the backend has no EKM to check it against) and the draft-era
 //! `Provided-`/`Referred-Token-Binding-ID` and `Sec-Token-Binding-Context` headers.
 //!
@@ -37,8 +42,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::ConnectInfo;
+use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
 use ipnet::IpNet;
 use tokbind_proto::{ProvenKey, TokenBindingId, TokenBindingType, VerifiedBindings};
@@ -60,10 +66,16 @@ pub const SEC_REFERRED_TOKEN_BINDING_ID: HeaderName =
 pub const SEC_OTHER_TOKEN_BINDING_ID: HeaderName =
     HeaderName::from_static("sec-other-token-binding-id");
 
-/// Every header that carries Token Binding state into a backend, current or historic.
-/// A proxy removes all of them from what clients send; a backend removes all of them from
-/// untrusted peers.
-pub const FORWARDING_HEADERS: [&str; 8] = [
+/// `Client-Cert` (RFC 9440 §2.2).
+pub const CLIENT_CERT: HeaderName = HeaderName::from_static("client-cert");
+
+/// A forwarded client certificate larger than this is refused (real ones are a few KiB).
+const MAX_CLIENT_CERT: usize = 16 * 1024;
+
+/// Every header that carries TLS-derived state (Token Binding, current or historic, and
+/// the RFC 9440 client certificate) into a backend. A proxy removes all of them from what
+/// clients send; a backend removes all of them from untrusted peers.
+pub const FORWARDING_HEADERS: [&str; 10] = [
     "sec-provided-token-binding-id",
     "sec-referred-token-binding-id",
     "sec-other-token-binding-id",
@@ -72,6 +84,8 @@ pub const FORWARDING_HEADERS: [&str; 8] = [
     "provided-token-binding-id",
     "referred-token-binding-id",
     "sec-token-binding",
+    "client-cert",
+    "client-cert-chain",
 ];
 
 /// Remove every [`FORWARDING_HEADERS`] entry from `headers`.
@@ -154,12 +168,56 @@ pub fn encode_others(others: &[(TokenBindingType, TokenBindingId)]) -> Option<St
     })
 }
 
+/// The `Client-Cert` value for a certificate (what a proxy sends): an RFC 9651 sf-binary,
+/// standard base64 between colons.
+pub fn encode_client_cert(der: &[u8]) -> HeaderValue {
+    let value = format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode(der)
+    );
+    HeaderValue::try_from(value).expect("base64 is header-safe")
+}
+
+/// The certificate a trusted proxy forwarded in `Client-Cert` (RFC 9440), strictly: one
+/// field line, an sf-binary of at most 16 KiB holding a DER `SEQUENCE`.
+pub fn decode_client_cert(headers: &HeaderMap) -> Result<Option<Arc<[u8]>>, TokenBindingRejection> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    // RFC 9651 §4.2.7: parsers should accept sf-binary without its `=` padding.
+    const SF_BINARY: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let mut values = headers.get_all(&CLIENT_CERT).iter();
+    let (Some(value), second) = (values.next(), values.next()) else {
+        return Ok(None);
+    };
+    if second.is_some() {
+        return Err(malformed("Client-Cert appears more than once".into()));
+    }
+    let bad = |why: &str| malformed(format!("Client-Cert {why}"));
+    let text = value.to_str().map_err(|_| bad("is not text"))?.trim();
+    let inner = text
+        .strip_prefix(':')
+        .and_then(|t| t.strip_suffix(':'))
+        .ok_or_else(|| bad("is not an sf-binary (:base64:)"))?;
+    if inner.len() > MAX_CLIENT_CERT * 4 / 3 + 4 {
+        return Err(bad("is too large"));
+    }
+    let der = SF_BINARY
+        .decode(inner)
+        .map_err(|_| bad("is not valid base64"))?;
+    if der.first() != Some(&0x30) {
+        return Err(bad("is not a DER certificate"));
+    }
+    Ok(Some(der.into()))
+}
+
 fn malformed(detail: String) -> TokenBindingRejection {
     TokenBindingRejection::new(RejectionKind::MalformedForwardedHeader, detail)
 }
 
-/// Accepts Token Binding IDs forwarded by trusted TLS-terminating proxies; strips them
-/// from everyone else. See the [module docs](self).
+/// Accepts Token Binding IDs and client certificates forwarded by trusted TLS-terminating
+/// proxies; strips them from everyone else. See the [module docs](self).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ForwardedTokenBindingLayer {
@@ -244,8 +302,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let forwarded = if self.layer.trusts(&req) {
-            match decode_forwarded(req.headers()) {
+        let (forwarded, certificate) = if self.layer.trusts(&req) {
+            let headers = req.headers();
+            match decode_forwarded(headers).and_then(|f| Ok((f, decode_client_cert(headers)?))) {
                 Ok(f) => f,
                 Err(rejection) => {
                     tracing::warn!(
@@ -260,11 +319,14 @@ where
                 .iter()
                 .any(|h| req.headers().contains_key(*h))
             {
-                tracing::debug!("Token Binding forwarding headers from an untrusted peer removed");
+                tracing::debug!("forwarding headers from an untrusted peer removed");
             }
-            None
+            (None, None)
         };
         strip_forwarding_headers(req.headers_mut());
+        if let Some(der) = certificate {
+            add_proven_key(req.extensions_mut(), ProvenKey::mtls_certificate(der));
+        }
         let state = match forwarded {
             Some(v) => {
                 add_proven_key(req.extensions_mut(), ProvenKey::token_binding(&v.provided));
@@ -388,6 +450,39 @@ mod tests {
             );
         }
         assert_eq!(decode_forwarded(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn client_certificates_round_trip_and_decode_strictly() {
+        let der = [0x30, 0x82, 0x01, 0x0a, 0xff, 0x00];
+        let value = encode_client_cert(&der);
+        assert_eq!(value, ":MIIBCv8A:");
+        let h = |v: &str| headers(&[("client-cert", v)]);
+        let decoded = decode_client_cert(&h(value.to_str().unwrap())).unwrap();
+        assert_eq!(decoded.as_deref(), Some(&der[..]));
+        // Without its `=` padding, as RFC 9651 lets a sender write an sf-binary.
+        assert_eq!(
+            decode_client_cert(&h(":MIIBCg:")).unwrap().as_deref(),
+            Some(&[0x30, 0x82, 0x01, 0x0a][..])
+        );
+        assert_eq!(decode_client_cert(&HeaderMap::new()).unwrap(), None);
+        let huge = format!(":{}:", "MIIB".repeat(6000));
+        for bad in [
+            vec![("client-cert", "MIIBCv8A")],
+            vec![("client-cert", ":MIIBCv8A")],
+            vec![("client-cert", ":MIIB_v8A:")],
+            vec![("client-cert", "::")],
+            vec![("client-cert", ":AAAA:")],
+            vec![("client-cert", huge.as_str())],
+            vec![("client-cert", ":MIIBCv8A:"), ("client-cert", ":MIIBCv8A:")],
+        ] {
+            let err = decode_client_cert(&headers(&bad)).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                RejectionKind::MalformedForwardedHeader,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
