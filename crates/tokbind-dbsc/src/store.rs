@@ -2,11 +2,10 @@
 //! challenges), and retired cookies. Its own key space — never inside the application's
 //! session blob, which races the post-login navigation (digest §1.10).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tower_tokbind::expiring::ExpiringMap;
 
 /// The store could not answer; the request is refused (fail closed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,48 +26,29 @@ pub trait DbscStore: Send + Sync + 'static {
     async fn remove(&self, key: &str) -> Result<(), StoreError>;
 }
 
-/// In-process store: one instance only.
+/// In-process store: one instance only. Holds at most 2^20 live entries (then refuses
+/// new registrations, failing closed, until some expire).
 #[derive(Debug, Default)]
-pub struct MemoryDbscStore(Mutex<HashMap<String, (Vec<u8>, Instant)>>);
-
-impl MemoryDbscStore {
-    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+pub struct MemoryDbscStore(ExpiringMap<String, Vec<u8>>);
 
 #[async_trait]
 impl DbscStore for MemoryDbscStore {
     async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
-        let now = Instant::now();
-        let mut map = self.live();
-        if map.len() >= 1024 && map.len().is_power_of_two() {
-            map.retain(|_, (_, expires)| *expires > now);
-        }
-        map.insert(key.to_owned(), (value, now + ttl));
-        Ok(())
+        self.0
+            .insert(key.to_owned(), value, ttl)
+            .map_err(|e| StoreError(e.to_string()))
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let now = Instant::now();
-        Ok(self
-            .live()
-            .remove(key)
-            .filter(|(_, e)| *e > now)
-            .map(|(v, _)| v))
+        Ok(self.0.take(key))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let now = Instant::now();
-        Ok(self
-            .live()
-            .get(key)
-            .filter(|(_, e)| *e > now)
-            .map(|(v, _)| v.clone()))
+        Ok(self.0.get(key))
     }
 
     async fn remove(&self, key: &str) -> Result<(), StoreError> {
-        self.live().remove(key);
+        self.0.remove(key);
         Ok(())
     }
 }

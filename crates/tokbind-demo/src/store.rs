@@ -11,10 +11,9 @@
 //! Single use is atomic in both stores ([`SharedStore::take`] is Redis `GETDEL`), so an
 //! authorization code redeemed on two instances at once is still redeemed once.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::AsyncCommands as _;
@@ -24,6 +23,7 @@ use serde::de::DeserializeOwned;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
+use tower_tokbind::expiring::ExpiringMap;
 
 /// A store failed (Redis unreachable, or a damaged value).
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +54,8 @@ impl From<serde_json::Error> for StoreError {
 #[derive(Clone)]
 pub struct SharedStore(Backend);
 
-/// Values and when they expire.
-type Entries = Arc<Mutex<HashMap<String, (Vec<u8>, Instant)>>>;
+/// Values and when they expire (at most 2^20 live ones: then new ones are refused).
+type Entries = Arc<ExpiringMap<String, Vec<u8>>>;
 
 #[derive(Clone)]
 enum Backend {
@@ -119,10 +119,7 @@ impl SharedStore {
 
     async fn take_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(match &self.0 {
-            Backend::Memory(map) => lock(map)
-                .remove(key)
-                .filter(|(_, expires)| *expires > Instant::now())
-                .map(|(v, _)| v),
+            Backend::Memory(map) => map.take(key),
             Backend::Redis(conn) => conn.clone().get_del(key).await?,
         })
     }
@@ -134,10 +131,7 @@ impl SharedStore {
 
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(match &self.0 {
-            Backend::Memory(map) => lock(map)
-                .get(key)
-                .filter(|(_, expires)| *expires > Instant::now())
-                .map(|(v, _)| v.clone()),
+            Backend::Memory(map) => map.get(key),
             Backend::Redis(conn) => conn.clone().get(key).await?,
         })
     }
@@ -146,7 +140,7 @@ impl SharedStore {
     pub async fn remove(&self, key: &str) -> Result<(), StoreError> {
         match &self.0 {
             Backend::Memory(map) => {
-                lock(map).remove(key);
+                map.remove(key);
             }
             Backend::Redis(conn) => conn.clone().del::<_, ()>(key).await?,
         }
@@ -165,17 +159,13 @@ impl SharedStore {
         let ttl = ttl.max(Duration::from_millis(1));
         match &self.0 {
             Backend::Memory(map) => {
-                let now = Instant::now();
-                let mut map = lock(map);
-                // Sweep now and then, so expired entries do not pile up.
-                if map.len() >= 1024 && map.len().is_power_of_two() {
-                    map.retain(|_, (_, expires)| *expires > now);
-                }
-                if only_new && map.get(key).is_some_and(|(_, expires)| *expires > now) {
-                    return Ok(false);
-                }
-                map.insert(key.to_owned(), (bytes, now + ttl));
-                Ok(true)
+                let key = key.to_owned();
+                let stored = if only_new {
+                    map.insert_new(key, bytes, ttl)
+                } else {
+                    map.insert(key, bytes, ttl).map(|()| true)
+                };
+                stored.map_err(|e| StoreError(e.to_string()))
             }
             Backend::Redis(conn) => {
                 let mut options = redis::SetOptions::default().with_expiration(
@@ -189,12 +179,6 @@ impl SharedStore {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere while holding the lock cannot leave a HashMap half-updated in a
-    // way that matters here: keep serving.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn decode<T: DeserializeOwned>(bytes: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {

@@ -2,11 +2,10 @@
 //! and key, within the acceptance window. In memory for one instance; in Redis (feature
 //! `redis`) for several, because a proof replayed at another instance must be refused too.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tower_tokbind::expiring::ExpiringMap;
 
 /// The replay cache could not answer; the proof is refused (fail closed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,50 +20,24 @@ pub trait ReplayCache: Send + Sync + 'static {
     async fn first_use(&self, key: [u8; 32], ttl: Duration) -> Result<bool, ReplayError>;
 }
 
-/// In-process replay cache. Holds at most `capacity` live entries, refusing proofs
-/// (fail closed) rather than growing without bound under a flood.
-#[derive(Debug)]
-pub struct MemoryReplayCache {
-    entries: Mutex<HashMap<[u8; 32], Instant>>,
-    capacity: usize,
-}
-
-impl Default for MemoryReplayCache {
-    fn default() -> Self {
-        Self::with_capacity(1 << 20)
-    }
-}
+/// In-process replay cache. Holds at most `capacity` live entries (default 2^20), refusing
+/// proofs (fail closed) rather than growing without bound under a flood.
+#[derive(Debug, Default)]
+pub struct MemoryReplayCache(ExpiringMap<[u8; 32], ()>);
 
 impl MemoryReplayCache {
     /// A cache of at most `capacity` live entries.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self {
-            entries: Mutex::default(),
-            capacity,
-        }
+        Self(ExpiringMap::with_capacity(capacity))
     }
 }
 
 #[async_trait]
 impl ReplayCache for MemoryReplayCache {
     async fn first_use(&self, key: [u8; 32], ttl: Duration) -> Result<bool, ReplayError> {
-        let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(expires) = entries.get(&key) {
-            if *expires > now {
-                return Ok(false);
-            }
-        }
-        if entries.len() >= self.capacity {
-            entries.retain(|_, expires| *expires > now);
-            if entries.len() >= self.capacity {
-                return Err(ReplayError("in-memory replay cache full".into()));
-            }
-        } else if entries.len() >= 1024 && entries.len().is_power_of_two() {
-            entries.retain(|_, expires| *expires > now);
-        }
-        entries.insert(key, now + ttl);
-        Ok(true)
+        self.0
+            .insert_new(key, (), ttl)
+            .map_err(|_| ReplayError("in-memory replay cache full".into()))
     }
 }
 

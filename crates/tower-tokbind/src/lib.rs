@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 
 pub mod cookie;
+pub mod expiring;
 pub mod extract;
 mod future;
 pub mod include_referred;
