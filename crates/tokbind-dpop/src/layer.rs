@@ -7,13 +7,13 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 use tower_tokbind::add_proven_key;
+use tower_tokbind::authorization::{TokenScheme, access_token};
 
 use crate::error::{DPOP_NONCE, DpopError};
 use crate::htu::{self, HtuError};
@@ -126,29 +126,6 @@ where
     }
 }
 
-/// The token of `Authorization` and whether its scheme is `DPoP`.
-fn authorization(headers: &HeaderMap) -> Result<Option<(bool, &str)>, DpopError> {
-    let mut found: Option<(bool, &str)> = None;
-    for value in headers.get_all(AUTHORIZATION) {
-        let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
-            continue;
-        };
-        let dpop = if scheme.eq_ignore_ascii_case("dpop") {
-            true
-        } else if scheme.eq_ignore_ascii_case("bearer") {
-            false
-        } else {
-            continue;
-        };
-        if found.is_some() {
-            // RFC 9449 §7.2: Bearer and DPoP together (or twice) is a malformed request.
-            return Err(DpopError::ConflictingSchemes);
-        }
-        found = Some((dpop, token.trim()));
-    }
-    Ok(found)
-}
-
 /// The single `DPoP` header value (RFC 9449 §4.3 step 1), for the layer and the token
 /// endpoint alike.
 pub(crate) fn single_proof(headers: &HeaderMap) -> Result<Option<&str>, DpopError> {
@@ -188,13 +165,13 @@ where
             direct(tower_tokbind::ResponseFuture::rejected(response))
         };
         // What the headers ask for is settled first, borrowing them: the common request
-        // with no DPoP at all goes straight to the inner service.
-        let (proof, access_token) = match authorization(req.headers())
-            .and_then(|auth| Ok((auth, single_proof(req.headers())?)))
-        {
+        // with no DPoP at all goes straight to the inner service. Bearer and DPoP together
+        // (or twice) is a malformed request (RFC 9449 §7.2).
+        let auth = access_token(req.headers()).map_err(|_| DpopError::ConflictingSchemes);
+        let (proof, access_token) = match auth.and_then(|a| Ok((a, single_proof(req.headers())?))) {
             Err(e) => return refuse(e),
             Ok((auth, Some(proof))) => (proof.to_owned(), auth.map(|(_, t)| t.to_owned())),
-            Ok((Some((true, _)), None)) => return refuse(DpopError::MissingProof),
+            Ok((Some((TokenScheme::Dpop, _)), None)) => return refuse(DpopError::MissingProof),
             Ok((_, None)) => {
                 return direct(tower_tokbind::ResponseFuture::inner(self.inner.call(req)));
             }

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use tokbind_proto::{Mechanism, ProvenKeys};
 use tower_layer::Layer;
 use tower_service::Service;
 use tower_tokbind::ResponseFuture;
+use tower_tokbind::authorization::{MultipleAuthorization, TokenScheme, access_token};
 use tower_tokbind::problem::problem_response;
 
 use crate::cnf::CnfPolicy;
@@ -82,45 +83,29 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let mut values = req.headers().get_all(AUTHORIZATION).iter();
-        let token = match (values.next(), values.next()) {
-            (Some(v), None) => {
-                v.to_str()
-                    .ok()
-                    .and_then(|v| v.split_once(' '))
-                    .and_then(|(scheme, t)| {
-                        let scheme = if scheme.eq_ignore_ascii_case("bearer") {
-                            Scheme::Bearer
-                        } else if scheme.eq_ignore_ascii_case("dpop") {
-                            Scheme::Dpop
-                        } else {
-                            return None;
-                        };
-                        Some((scheme, t.trim().to_string()))
-                    })
-            }
-            (Some(_), Some(_)) => {
+        let token = match access_token(req.headers()) {
+            Ok(token) => token,
+            Err(MultipleAuthorization) => {
                 return ResponseFuture::rejected(unauthorized(
                     StatusCode::BAD_REQUEST,
-                    Scheme::Bearer,
+                    TokenScheme::Bearer,
                     "invalid_request",
                     "duplicate_authorization",
                     "send exactly one Authorization header",
                 ));
             }
-            (None, _) => None,
         };
         let Some((scheme, token)) = token else {
             return ResponseFuture::rejected(unauthorized(
                 StatusCode::UNAUTHORIZED,
-                Scheme::Bearer,
+                TokenScheme::Bearer,
                 "",
                 "missing_token",
                 "this resource requires a bearer token",
             ));
         };
         let keys = req.extensions().get::<ProvenKeys>();
-        let refuse_as = |scheme: Scheme, reason: &str, detail: &str| {
+        let refuse_as = |scheme: TokenScheme, reason: &str, detail: &str| {
             tracing::debug!(reason, detail, "access token refused");
             ResponseFuture::rejected(unauthorized(
                 StatusCode::UNAUTHORIZED,
@@ -132,7 +117,7 @@ where
         };
         let refuse = |reason: &str, detail: &str| refuse_as(scheme, reason, detail);
         // The DPoP scheme means "checked by DpopLayer": without its proof, fail closed.
-        if scheme == Scheme::Dpop && keys.and_then(|k| k.by(Mechanism::Dpop)).is_none() {
+        if scheme == TokenScheme::Dpop && keys.and_then(|k| k.by(Mechanism::Dpop)).is_none() {
             return refuse(
                 "dpop_proof_missing",
                 "a DPoP token needs a verified DPoP proof (is DpopLayer in front of this layer?)",
@@ -142,7 +127,7 @@ where
             match self
                 .layer
                 .verifier
-                .verify(&token, keys.into_iter().flatten(), self.layer.policy)
+                .verify(token, keys.into_iter().flatten(), self.layer.policy)
             {
                 Ok(claims) => claims,
                 Err(e) => return refuse(e.reason(), &e.to_string()),
@@ -151,14 +136,14 @@ where
         match (scheme, dpop_bound) {
             // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is a downgrade.
             // The challenge names the scheme the token needs.
-            (Scheme::Bearer, true) => {
+            (TokenScheme::Bearer, true) => {
                 return refuse_as(
-                    Scheme::Dpop,
+                    TokenScheme::Dpop,
                     "dpop_token_as_bearer",
                     "a DPoP-bound token must be presented with the DPoP scheme",
                 );
             }
-            (Scheme::Dpop, false) => {
+            (TokenScheme::Dpop, false) => {
                 return refuse(
                     "not_dpop_bound",
                     "the DPoP scheme is for tokens bound to a DPoP key (cnf.jkt)",
@@ -171,24 +156,17 @@ where
     }
 }
 
-/// The `Authorization` scheme a token came with (and the one errors answer in).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scheme {
-    Bearer,
-    Dpop,
-}
-
 /// An RFC 6750 error response with a problem document.
 fn unauthorized(
     status: StatusCode,
-    scheme: Scheme,
+    scheme: TokenScheme,
     error: &str,
     reason: &str,
     detail: &str,
 ) -> Response<Full<Bytes>> {
     let scheme = match scheme {
-        Scheme::Bearer => "Bearer",
-        Scheme::Dpop => "DPoP",
+        TokenScheme::Bearer => "Bearer",
+        TokenScheme::Dpop => "DPoP",
     };
     let challenge = if error.is_empty() {
         scheme.to_string()

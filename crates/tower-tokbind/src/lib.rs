@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod authorization;
 pub mod cookie;
 pub mod expiring;
 pub mod extract;
