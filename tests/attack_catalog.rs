@@ -823,16 +823,7 @@ async fn attack_catalog() {
         g,
         "malformed forwarded header from the trusted proxy",
         Outcome::Refused(400, "malformed_forwarded_header"),
-        Ok(Outcome::Refused(
-            status,
-            Box::leak(
-                body["reason"]
-                    .as_str()
-                    .unwrap_or("-")
-                    .to_string()
-                    .into_boxed_str(),
-            ),
-        )),
+        Ok(refused_by_backend(status, &body)),
         String::new(),
     );
     let (status, body) = plain_http(
@@ -845,16 +836,30 @@ async fn attack_catalog() {
         g,
         "referred ID without a provided one from the proxy",
         Outcome::Refused(400, "malformed_forwarded_header"),
-        Ok(Outcome::Refused(
-            status,
-            Box::leak(
-                body["reason"]
-                    .as_str()
-                    .unwrap_or("-")
-                    .to_string()
-                    .into_boxed_str(),
-            ),
-        )),
+        Ok(refused_by_backend(status, &body)),
+        String::new(),
+    );
+
+    // RFC 9440: a client certificate is proven only by a handshake the trusted proxy saw.
+    // (Control: from the trusted proxy, the same header does count.)
+    let (status, body) = plain_http(backend, "127.0.0.1", &[("client-cert", ":MIIBCv8A:")]).await;
+    assert_eq!((status, body["proven"].clone()), (200, 1.into()), "{body}");
+    let (status, body) = plain_http(backend, "127.0.0.2", &[("client-cert", ":MIIBCv8A:")]).await;
+    c.record(
+        g,
+        "Client-Cert from an untrusted peer",
+        Outcome::NoId,
+        (status == 200 && body["proven"] == 0)
+            .then_some(Outcome::NoId)
+            .ok_or(format!("{status} {body}")),
+        String::new(),
+    );
+    let (status, body) = plain_http(backend, "127.0.0.1", &[("client-cert", "MIIBCv8A")]).await;
+    c.record(
+        g,
+        "malformed Client-Cert from the trusted proxy",
+        Outcome::Refused(400, "malformed_forwarded_header"),
+        Ok(refused_by_backend(status, &body)),
         String::new(),
     );
 
@@ -895,14 +900,26 @@ async fn fetch_as(c: &Client, path: String, auth: Option<String>) -> Response<By
         .response
 }
 
-/// A plain-HTTP backend trusting forwarded IDs from 127.0.0.1 only.
+fn refused_by_backend(status: u16, body: &Value) -> Outcome {
+    let reason = body["reason"].as_str().unwrap_or("-").to_string();
+    Outcome::Refused(status, Box::leak(reason.into_boxed_str()))
+}
+
+/// A plain-HTTP backend trusting forwarded IDs and certificates from 127.0.0.1 only;
+/// reports the provided ID and how many keys the request proved.
 async fn start_ttrp_backend() -> SocketAddr {
     let app = Router::new()
         .route(
             "/",
-            get(|p: Option<tokbind::tower::ProvidedBinding>| async move {
-                axum::Json(serde_json::json!({"provided": p.map(|p| p.0.tbh().to_string())}))
-            }),
+            get(
+                |p: Option<tokbind::tower::ProvidedBinding>,
+                 keys: Option<axum::Extension<tokbind::proto::ProvenKeys>>| async move {
+                    axum::Json(serde_json::json!({
+                        "provided": p.map(|p| p.0.tbh().to_string()),
+                        "proven": keys.map_or(0, |k| k.0.iter().count()),
+                    }))
+                },
+            ),
         )
         .layer(ForwardedTokenBindingLayer::trusting(["127.0.0.1/32"]).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
