@@ -5,8 +5,10 @@
 //! Asserted both from the server (which requests arrived, in which order, with which
 //! cookies) and from Chromium (`Network.deviceBoundSessionEventOccurred`):
 //! registration; a forced refresh (a 307 that expires the bound cookie) after which the
-//! deferred request goes out with the new cookie; termination at logout; and that the
-//! cookies copied into a fresh profile (which has no key) lose the session.
+//! deferred request goes out with the new cookie; termination at logout; that the
+//! cookies copied into a fresh profile (which has no key) lose the session; and that when
+//! the refresh endpoint fails, the request goes on without the bound cookie and with
+//! `Secure-Session-Skipped`, which the handler sees.
 //!
 //! Needs `chromium` (Debian package; `.ci/run` installs it). The flags are the digest's
 //! working recipe: software keys (no TPM here), `DeviceBoundSessions` on, and the server's
@@ -17,11 +19,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::middleware::Next;
+use axum::response::IntoResponse as _;
 use base64::Engine as _;
 use common::*;
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -270,14 +274,32 @@ async fn record(seen: Seen, req: Request, next: Next) -> axum::response::Respons
         .filter_map(|c| c.trim().split_once('=').map(|(n, _)| n.to_string()))
         .collect();
     let proof = req.headers().contains_key("secure-session-response");
+    let skipped = req
+        .headers()
+        .get("secure-session-skipped")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| format!(" skipped=[{v}]"))
+        .unwrap_or_default();
     let res = next.run(req).await;
     seen.lock().unwrap().push(format!(
-        "{line} -> {} cookies=[{}]{}",
+        "{line} -> {} cookies=[{}]{}{skipped}",
         res.status().as_u16(),
         cookies.join(","),
         if proof { " +proof" } else { "" }
     ));
     res
+}
+
+/// While `fail` is set, the refresh endpoint answers 500 (an outage of the endpoint).
+async fn refresh_outage(
+    fail: Arc<AtomicBool>,
+    req: Request,
+    next: Next,
+) -> axum::response::Response {
+    if fail.load(Ordering::SeqCst) && req.uri().path() == "/dbsc/refresh" {
+        return http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    next.run(req).await
 }
 
 fn position(seen: &Seen, from: usize, prefix: &str) -> Option<usize> {
@@ -300,9 +322,15 @@ async fn chromium_registers_refreshes_and_terminates_and_a_copied_profile_loses_
     let origin = format!("https://localhost:{}", addr.port());
     let seen: Seen = Arc::default();
     let log = Arc::clone(&seen);
-    let app = bound_session_app(&origin, COOKIE_LIFETIME).layer(axum::middleware::from_fn(
-        move |req, next| record(Arc::clone(&log), req, next),
-    ));
+    let outage = Arc::new(AtomicBool::new(false));
+    let fail = Arc::clone(&outage);
+    let app = bound_session_app(&origin, COOKIE_LIFETIME)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            refresh_outage(Arc::clone(&fail), req, next)
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            record(Arc::clone(&log), req, next)
+        }));
     let server = start_app_at(addr, |b| b, app).await;
     let pin = spki_pin(&server.cert.cert_pem);
     let url = |path: &str| format!("{origin}{path}");
@@ -420,6 +448,51 @@ async fn chromium_registers_refreshes_and_terminates_and_a_copied_profile_loses_
         })
         .await;
     println!("  {}", ended["terminationEventDetails"]);
+
+    // Another user, whose refresh endpoint is down when she needs a fresh proof.
+    println!("5. the refresh endpoint fails: the request goes on, saying why");
+    let mut carol = Browser::launch(&pin).await;
+    assert!(carol.visit(&url("/login")).await.contains("welcome, alice"));
+    carol
+        .dbsc_event("session creation", |p| {
+            p.get("creationEventDetails").is_some()
+        })
+        .await;
+    outage.store(true, Ordering::SeqCst);
+    let before = seen.lock().unwrap().len();
+    let page = carol.visit(&url("/step-up")).await;
+    outage.store(false, Ordering::SeqCst);
+    let failed = carol
+        .dbsc_event("refresh", |p| p.get("refreshEventDetails").is_some())
+        .await;
+    println!("  {}", failed["refreshEventDetails"]);
+    assert_eq!(
+        (
+            &failed["refreshEventDetails"]["refreshResult"],
+            &failed["refreshEventDetails"]["fetchResult"]
+        ),
+        (&json!("ServerError"), &json!("TransientHttpError")),
+        "{failed:#}"
+    );
+    let refresh = position(&seen, before, "POST /dbsc/refresh").expect("no refresh POST");
+    assert!(
+        line(&seen, refresh).contains("-> 500"),
+        "{}",
+        line(&seen, refresh)
+    );
+    let resumed = position(&seen, refresh, "GET /me?stepped-up").expect("the deferred request");
+    let resumed = line(&seen, resumed);
+    assert!(
+        resumed.contains("-> 401")
+            && !resumed.contains("dbsc")
+            && resumed.contains("skipped=[server_error;session_identifier="),
+        "{resumed}"
+    );
+    // The handler read it through `RefreshSkipped`.
+    assert!(
+        page.starts_with("no session; refresh skipped: ") && page.ends_with(" (server_error)"),
+        "{page}"
+    );
 
     println!("server saw:");
     for l in seen.lock().unwrap().iter() {
