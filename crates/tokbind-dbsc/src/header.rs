@@ -6,16 +6,21 @@
 //! quotes. Both readings are accepted. Session identifiers are drawn from
 //! `[A-Za-z][A-Za-z0-9._-]*`, where the bare, token and string readings agree.
 
+use http::HeaderName;
+
+// Header names as `HeaderName` constants: a lookup by `&str` would parse and validate the
+// name on every request.
+
 /// Response: asks the browser to register a session.
-pub const REGISTRATION: &str = "secure-session-registration";
+pub const REGISTRATION: HeaderName = HeaderName::from_static("secure-session-registration");
 /// Response: a challenge for the next proof of a session.
-pub const CHALLENGE: &str = "secure-session-challenge";
+pub const CHALLENGE: HeaderName = HeaderName::from_static("secure-session-challenge");
 /// Request: the proof JWT.
-pub const RESPONSE: &str = "secure-session-response";
+pub const RESPONSE: HeaderName = HeaderName::from_static("secure-session-response");
 /// Request (refresh): which session.
-pub const SESSION_ID: &str = "sec-secure-session-id";
+pub const SESSION_ID: HeaderName = HeaderName::from_static("sec-secure-session-id");
 /// Request: the browser tried to refresh and could not.
-pub const SKIPPED: &str = "secure-session-skipped";
+pub const SKIPPED: HeaderName = HeaderName::from_static("secure-session-skipped");
 
 /// An RFC 9651 sf-string: quoted, with `"` and `\` escaped. Only printable ASCII is
 /// allowed; anything else is dropped (our own values never contain it).

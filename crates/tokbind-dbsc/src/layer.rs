@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
+use pin_project_lite::pin_project;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use smallvec::SmallVec;
@@ -238,9 +239,75 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Dbsc<S> {
     }
 }
 
-/// The response future of [`Dbsc`].
-pub type ResponseFuture<B, E> =
+/// Work that needs the store (and so may wait on a shared one), boxed.
+type Boxed<B, E> =
     Pin<Box<dyn Future<Output = Result<Response<Either<B, Full<Bytes>>>, E>> + Send>>;
+
+pin_project! {
+    /// The response future of [`Dbsc`]. A request that needs nothing from the store — no
+    /// DBSC endpoint, no short-lived cookie, no unbound login cookie that may be retired:
+    /// most requests — goes to the inner service without boxing; only a response carrying
+    /// one of the markers then needs the store, and is boxed.
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        kind: Kind<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B, E> {
+        Direct {
+            #[pin]
+            future: F,
+            config: Arc<Config>,
+            login: RequestCookies,
+        },
+        Boxed { future: Boxed<B, E> },
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Send + 'static,
+    E: 'static,
+{
+    type Output = Result<Response<Either<B, Full<Bytes>>>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let next = match self.as_mut().project().kind.project() {
+            KindProj::Boxed { future } => return future.as_mut().poll(cx),
+            KindProj::Direct {
+                future,
+                config,
+                login,
+            } => {
+                let mut res = ready!(future.poll(cx))?;
+                let marked = {
+                    let e = res.extensions();
+                    e.get::<StartDeviceBoundSession>().is_some()
+                        || e.get::<EndDeviceBoundSession>().is_some()
+                        || e.get::<RequireFreshProof>().is_some()
+                };
+                if !marked {
+                    return Poll::Ready(Ok(res.map(Either::Left)));
+                }
+                let (config, login) = (Arc::clone(config), std::mem::take(login));
+                Kind::Boxed {
+                    future: Box::pin(async move {
+                        if let Err(e) = after(&config, &mut res, None, &login).await {
+                            return Ok(answer(Err(store_failure(e))));
+                        }
+                        Ok(res.map(Either::Left))
+                    }),
+                }
+            }
+        };
+        self.as_mut().project().kind.set(next);
+        self.poll(cx)
+    }
+}
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Dbsc<S>
 where
@@ -251,17 +318,49 @@ where
 {
     type Response = Response<Either<ResBody, Full<Bytes>>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let c = &*self.config;
+        if let Some(skipped) = refresh_skipped(req.headers()) {
+            req.extensions_mut().insert(skipped);
+        }
+        let endpoint = req.method() == Method::POST
+            && (req.uri().path() == c.register_path || req.uri().path() == c.refresh_path);
+        let headers = req.headers();
+        // One pass over the cookies: the short-lived one, or a login cookie in its
+        // unbound form (which may have been retired), means a store lookup.
+        let needs_store = endpoint
+            || cookie_pairs(headers.get_all(COOKIE)).any(|(name, value)| {
+                name == c.cookie_name
+                    || (value.contains(UNBOUND) && c.rebind.iter().any(|(r, _)| r == name))
+            });
+        if !needs_store {
+            // The request's cookies, in case this response starts DBSC (shared bytes:
+            // read only then).
+            let login: RequestCookies = if c.rebind.is_empty() {
+                RequestCookies::new()
+            } else {
+                headers.get_all(COOKIE).iter().cloned().collect()
+            };
+            return ResponseFuture {
+                kind: Kind::Direct {
+                    future: self.inner.call(req),
+                    config: Arc::clone(&self.config),
+                    login,
+                },
+            };
+        }
+
+        // The service that was polled ready handles this request; a clone takes its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        Box::pin(async move {
+        let future = Box::pin(async move {
             let c = &*config;
             if req.method() == Method::POST && req.uri().path() == c.register_path {
                 return Ok(answer(register(c, req.headers()).await));
@@ -288,15 +387,15 @@ where
                 add_proven_key(req.extensions_mut(), key.clone());
                 req.extensions_mut().insert(session.clone());
             }
-            if let Some(skipped) = refresh_skipped(req.headers()) {
-                req.extensions_mut().insert(skipped);
-            }
             let mut res = inner.call(req).await?;
             if let Err(e) = after(c, &mut res, session.as_ref().map(|(_, s)| s), &login).await {
                 return Ok(answer(Err(store_failure(e))));
             }
             Ok(res.map(Either::Left))
-        })
+        });
+        ResponseFuture {
+            kind: Kind::Boxed { future },
+        }
     }
 }
 
@@ -315,6 +414,10 @@ fn refresh_skipped(headers: &HeaderMap) -> Option<RefreshSkipped> {
 }
 
 type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;
+
+/// The mark of a cookie the bound cookie layer issued unbound (`<value>~tb0.<mac>`): at
+/// registration its session's copy is retired, so a request carrying one needs the store.
+const UNBOUND: &str = "~tb0.";
 
 /// A request's `Cookie` header values (almost always one: no allocation).
 type RequestCookies = SmallVec<[HeaderValue; 1]>;
@@ -362,13 +465,20 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// The value of the first cookie called `name` in these `Cookie` header values.
 fn cookie_in<'h>(values: impl IntoIterator<Item = &'h HeaderValue>, name: &str) -> Option<&'h str> {
+    cookie_pairs(values)
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// Every `name=value` pair of these `Cookie` header values.
+fn cookie_pairs<'h>(
+    values: impl IntoIterator<Item = &'h HeaderValue>,
+) -> impl Iterator<Item = (&'h str, &'h str)> {
     values
         .into_iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
 }
 
 fn set_cookie(res: &mut Response<Full<Bytes>>, line: &str) {
@@ -472,7 +582,7 @@ fn retired_key(name: &str, presented: &str) -> String {
 async fn strip_retired(c: &Config, headers: &mut HeaderMap) -> Result<(), StoreError> {
     let mut retired = Vec::new();
     for (name, _) in &c.rebind {
-        if let Some(presented) = cookie(headers, name).filter(|v| v.contains("~tb0.")) {
+        if let Some(presented) = cookie(headers, name).filter(|v| v.contains(UNBOUND)) {
             if c.store.get(&retired_key(name, presented)).await?.is_some() {
                 retired.push(format!("{name}={presented}"));
             }

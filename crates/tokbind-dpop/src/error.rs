@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use tokbind_jose::jws::JwsError;
 use tower_tokbind::problem::problem_body;
@@ -13,7 +13,7 @@ use tower_tokbind::problem::problem_body;
 use crate::proof::DpopVerifier;
 
 /// The `DPoP-Nonce` response header.
-pub const DPOP_NONCE: &str = "dpop-nonce";
+pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// A DPoP proof was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -20,7 +20,7 @@ use crate::htu::{self, HtuError};
 use crate::proof::{DpopVerifier, RequestFacts};
 
 /// The `DPoP` request header.
-pub const DPOP: &str = "dpop";
+pub const DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// Checks the `DPoP` proof of every request that carries one or that presents a token with
 /// the `DPoP` scheme; requests with neither pass untouched.
@@ -129,7 +129,7 @@ where
 /// The single `DPoP` header value (RFC 9449 §4.3 step 1), for the layer and the token
 /// endpoint alike.
 pub(crate) fn single_proof(headers: &HeaderMap) -> Result<Option<&str>, DpopError> {
-    let mut values = headers.get_all(DPOP).iter();
+    let mut values = headers.get_all(&DPOP).iter();
     match (values.next(), values.next()) {
         (None, _) => Ok(None),
         (Some(v), None) => match v.to_str() {
