@@ -1,13 +1,16 @@
-//! The shared store against a real Redis: single use across instances, expiry, sessions
-//! that never overwrite each other, and the DBSC store interface.
+//! State shared by instances, against a real Redis: the shared store (single use across
+//! instances, expiry, sessions that never overwrite each other, the DBSC store interface)
+//! and the DPoP replay cache (a proof used at one instance is refused at another).
 
 mod common;
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use tokbind_dbsc::DbscStore;
 use tokbind_demo::store::SharedStore;
+use tokbind_dpop::{DpopError, DpopKey, DpopVerifier, RedisReplayCache, RequestFacts};
 use tower_sessions::SessionStore as _;
 use tower_sessions::session::{Id, Record};
 
@@ -114,4 +117,34 @@ async fn redis_backs_every_operation() {
             .unwrap()
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn a_dpop_proof_used_at_one_instance_is_refused_at_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, url) = common::redis_in(dir.path(), Stdio::null());
+    let one =
+        DpopVerifier::new().replay_cache(Arc::new(RedisReplayCache::connect(&url).await.unwrap()));
+    let two =
+        DpopVerifier::new().replay_cache(Arc::new(RedisReplayCache::connect(&url).await.unwrap()));
+    let key = DpopKey::generate().unwrap();
+    let facts = RequestFacts {
+        method: "GET",
+        htu: "https://api.example/me",
+        access_token: None,
+    };
+    let proof = key.proof("GET", "https://api.example/me", None, None);
+    let now = SystemTime::now();
+    one.verify(&proof, &facts, now).await.unwrap();
+    assert_eq!(
+        two.verify(&proof, &facts, now).await.unwrap_err(),
+        DpopError::Replay
+    );
+    assert_eq!(
+        one.verify(&proof, &facts, now).await.unwrap_err(),
+        DpopError::Replay
+    );
+    // A fresh proof by the same key is fine.
+    let fresh = key.proof("GET", "https://api.example/me", None, None);
+    two.verify(&fresh, &facts, now).await.unwrap();
 }
