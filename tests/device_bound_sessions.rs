@@ -255,6 +255,27 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
         .await;
     assert_eq!(res.status(), 403);
     let challenge = challenge_of(&res, "secure-session-challenge");
+    assert_eq!(
+        challenge, next,
+        "the challenge sent ahead at registration, still unused, comes again"
+    );
+    // Anyone who knows the session id can ask, as often as they like: the challenge the
+    // browser holds is not rotated away.
+    for _ in 0..3 {
+        let res = s
+            .send(
+                &client,
+                post("/dbsc/refresh", &[("sec-secure-session-id", &sid)]),
+            )
+            .await;
+        assert_eq!(
+            (
+                res.status().as_u16(),
+                challenge_of(&res, "secure-session-challenge")
+            ),
+            (403, next.clone())
+        );
+    }
     let refresh_proof = browser.proof(&challenge, false);
     let res = s
         .send(

@@ -75,7 +75,15 @@ struct SessionRecord {
     /// Challenges issued for the next refresh: the newest last, at most two (a single
     /// previous one stays valid, for refreshes racing each other).
     challenges: Vec<String>,
+    /// When the newest challenge was issued (Unix seconds).
+    #[serde(default)]
+    newest_at: u64,
 }
+
+/// A refresh without a proof within this long of the newest challenge gets that challenge
+/// again instead of a new one: anyone who knows a session identifier can ask, and must
+/// not be able to rotate the browser's cached challenge away.
+const CHALLENGE_REUSE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct RegistrationChallenge {
@@ -778,11 +786,12 @@ async fn register(c: &Config, headers: &HeaderMap) -> Answer {
         ));
     }
     let sid = format!("S{}", random(12).replace(['-', '_'], "x"));
-    let next = random(24);
-    let record = SessionRecord {
+    let mut record = SessionRecord {
         jwk: proof.key.canonical().to_string(),
-        challenges: vec![next.clone()],
+        challenges: Vec::new(),
+        newest_at: 0,
     };
+    let next = new_challenge(&mut record, SystemTime::now());
     save_session(c, &sid, &record)
         .await
         .map_err(store_failure)?;
@@ -834,26 +843,39 @@ fn proof_header(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Add a challenge for the session's next proof, keeping at most one previous one.
-fn new_challenge(record: &mut SessionRecord) -> String {
+fn new_challenge(record: &mut SessionRecord, now: SystemTime) -> String {
     let next = random(24);
     record.challenges.push(next.clone());
     let excess = record.challenges.len().saturating_sub(2);
     record.challenges.drain(..excess);
+    record.newest_at = unix(now);
     next
 }
 
-/// `403` with a new challenge: the browser signs it and tries again.
+/// `403` with a challenge: the browser signs it and tries again. The newest one if it was
+/// issued within [`CHALLENGE_REUSE`] (it is unused: a used one is replaced at once), else
+/// a new one. Neither a proof-less request nor a replayed old proof can rotate it away.
 async fn challenge_again(
     c: &Config,
     sid: &str,
     mut record: SessionRecord,
-    reason: &str,
-    detail: &str,
+    now: SystemTime,
+    (reason, detail): (&str, &str),
 ) -> Response<Full<Bytes>> {
-    let next = new_challenge(&mut record);
-    if let Err(e) = save_session(c, sid, &record).await {
-        return store_failure(e);
-    }
+    let recent = record
+        .challenges
+        .last()
+        .filter(|_| unix(now) < record.newest_at + CHALLENGE_REUSE.as_secs());
+    let next = match recent {
+        Some(newest) => newest.clone(),
+        None => {
+            let next = new_challenge(&mut record, now);
+            if let Err(e) = save_session(c, sid, &record).await {
+                return store_failure(e);
+            }
+            next
+        }
+    };
     with_challenge(problem(StatusCode::FORBIDDEN, reason, detail), &next, sid)
 }
 
@@ -892,9 +914,8 @@ async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
     };
     let Some(jwt) = proof_header(headers) else {
         // Phase one: no proof yet. 403 with a challenge makes the browser sign one.
-        return Err(
-            challenge_again(c, &sid, record, "dbsc_challenge", "sign this challenge").await,
-        );
+        let why = ("dbsc_challenge", "sign this challenge");
+        return Err(challenge_again(c, &sid, record, now, why).await);
     };
     let endpoint = format!("{}{}", c.origin, c.refresh_path);
     let proof = proof::verify_refresh(&jwt, &jwk, &c.algorithms, &endpoint)
@@ -905,11 +926,11 @@ async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
         .position(|ch| *ch == proof.challenge)
     else {
         // A stale or replayed challenge with a good signature: benign, try again.
-        let detail = "sign the new challenge";
-        return Err(challenge_again(c, &sid, record, "dbsc_stale_challenge", detail).await);
+        let why = ("dbsc_stale_challenge", "sign the current challenge");
+        return Err(challenge_again(c, &sid, record, now, why).await);
     };
     record.challenges.remove(used);
-    let next = new_challenge(&mut record);
+    let next = new_challenge(&mut record, now);
     save_session(c, &sid, &record)
         .await
         .map_err(store_failure)?;

@@ -31,6 +31,13 @@ pub trait DbscStore: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct MemoryDbscStore(ExpiringMap<String, Vec<u8>>);
 
+impl MemoryDbscStore {
+    /// A store of at most `capacity` live entries (challenges, sessions, retired cookies).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self(ExpiringMap::with_capacity(capacity))
+    }
+}
+
 #[async_trait]
 impl DbscStore for MemoryDbscStore {
     async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
