@@ -121,10 +121,11 @@ struct Config {
 ///   re-binds the application's long-lived cookies (see [`rebind_cookie`](Self::rebind_cookie))
 ///   to the session key, and answers with the session instructions (explicit cookie
 ///   attributes) and the first refresh challenge.
-/// * Refresh: `403` + a fresh challenge when the POST has no proof; a proof by the stored
-///   key answering a current challenge gets a new short-lived cookie (new value every
-///   time) and the next challenge; a stale challenge gets `403` + a new one; a bad
-///   signature `401`. An ended session gets `{"continue": false}`.
+/// * Refresh: `403` + the current challenge when the POST has no proof (a new one at most
+///   every 30 s, so whoever knows a session id cannot rotate the browser's away); a proof
+///   by the stored key answering a current challenge gets a new short-lived cookie (new
+///   value every time) and the next challenge; a stale challenge gets `403` + the current
+///   one; a bad signature `401`. An ended session gets `{"continue": false}`.
 /// * Every other request: a valid short-lived cookie adds the session key to the request's
 ///   `ProvenKeys` as *proven at the cookie's minting* ([`Freshness::ProvenAt`]) — never as
 ///   proven on this request. A bound cookie layer accepts it only when told to
