@@ -18,7 +18,7 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 use tokbind_client::Client;
 use tokbind_proto::ProvenKeys;
-use tokbind_tls::{SelfSigned, ServerVerification};
+use tokbind_tls::{ConnectorBuilder, SelfSigned, ServerVerification};
 use tower_tokbind::cookie::{BoundCookieLayer, CookieKeys};
 use tower_tokbind::ttrp::ForwardedTokenBindingLayer;
 use tower_tokbind::{ProvidedBinding, ReferredBinding};
@@ -169,10 +169,21 @@ async fn start_backend(hits: Arc<AtomicUsize>) -> SocketAddr {
 }
 
 fn client(proxy: &Proxy) -> Client {
+    client_with(proxy, |b| b)
+}
+
+/// A client trusting the proxy's certificate, its TLS side set up by `tls`.
+fn client_with(proxy: &Proxy, tls: impl FnOnce(ConnectorBuilder) -> ConnectorBuilder) -> Client {
     Client::builder()
         .server_verification(ServerVerification::Roots(proxy.cert.clone()))
+        .tls(tls)
         .build()
         .unwrap()
+}
+
+/// A client that does not offer Token Binding.
+fn plain_client(proxy: &Proxy) -> Client {
+    client_with(proxy, |b| b.offer_token_binding(false))
 }
 
 fn req(path: &str, headers: &[(&str, &str)]) -> http::Request<Full<Bytes>> {
@@ -231,11 +242,7 @@ async fn backend_sees_the_verified_ids_and_never_the_clients_copies() {
     );
 
     // A client without Token Binding: its spoofed headers are removed, no ID reaches the app.
-    let plain = Client::builder()
-        .server_verification(ServerVerification::Roots(proxy.cert.clone()))
-        .tls(|b| b.offer_token_binding(false))
-        .build()
-        .unwrap();
+    let plain = plain_client(&proxy);
     let res = plain
         .fetch(req(
             &format!("{}/", proxy.url),
@@ -384,15 +391,11 @@ async fn the_client_certificate_goes_along_in_client_cert_and_is_never_spoofed()
     let backend = start_backend(Arc::default()).await;
     let proxy = start_proxy_with(&format!("http://{backend}"), &["--client-certificates"]);
     let alice_cert = SelfSigned::generate(&["alice"]).unwrap();
-    let alice = Client::builder()
-        .server_verification(ServerVerification::Roots(proxy.cert.clone()))
-        .tls(|b| {
-            b.offer_token_binding(false)
-                .client_certificate(&alice_cert.cert_pem, &alice_cert.key_pem)
-                .unwrap()
-        })
-        .build()
-        .unwrap();
+    let alice = client_with(&proxy, |b| {
+        b.offer_token_binding(false)
+            .client_certificate(&alice_cert.cert_pem, &alice_cert.key_pem)
+            .unwrap()
+    });
     let der = openssl::x509::X509::from_pem(&alice_cert.cert_pem)
         .unwrap()
         .to_der()
@@ -414,11 +417,7 @@ async fn the_client_certificate_goes_along_in_client_cert_and_is_never_spoofed()
         ":{}:",
         base64::engine::general_purpose::STANDARD.encode(&der)
     );
-    let mallory = Client::builder()
-        .server_verification(ServerVerification::Roots(proxy.cert.clone()))
-        .tls(|b| b.offer_token_binding(false))
-        .build()
-        .unwrap();
+    let mallory = plain_client(&proxy);
     let res = mallory
         .fetch(req(
             &format!("{}/", proxy.url),
