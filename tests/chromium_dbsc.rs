@@ -70,11 +70,17 @@ impl Drop for Browser {
 
 impl Browser {
     async fn launch(pin: &str) -> Browser {
+        // The profile in `data`, Chromium's own messages in `stderr.log` (shown if it
+        // fails to start).
         let profile = tempfile::tempdir().unwrap();
+        let data = profile.path().join("data");
+        let log = profile.path().join("stderr.log");
         let child = Command::new(chromium())
             .args([
                 "--headless=new",
                 "--no-sandbox",
+                // Containers often give /dev/shm only 64 MiB.
+                "--disable-dev-shm-usage",
                 "--disable-gpu",
                 "--disable-quic",
                 "--no-first-run",
@@ -85,13 +91,13 @@ impl Browser {
                 "--enable-features=DeviceBoundSessions:RequireOriginTrialTokens/false/RefreshQuota/false,EnableBoundSessionCredentialsSoftwareKeysForManualTesting",
             ])
             .arg(format!("--ignore-certificate-errors-spki-list={pin}"))
-            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--user-data-dir={}", data.display()))
             .arg("about:blank")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let endpoint = devtools_endpoint(profile.path()).await;
+        let endpoint = devtools_endpoint(&data, &log).await;
         let cdp = Cdp::connect(&endpoint).await;
         let mut browser = Browser {
             child,
@@ -156,7 +162,7 @@ impl Browser {
     }
 }
 
-async fn devtools_endpoint(profile: &Path) -> String {
+async fn devtools_endpoint(profile: &Path, log: &Path) -> String {
     let file = profile.join("DevToolsActivePort");
     let started = Instant::now();
     loop {
@@ -168,7 +174,8 @@ async fn devtools_endpoint(profile: &Path) -> String {
         }
         assert!(
             started.elapsed() < STEP,
-            "Chromium did not start its DevTools endpoint"
+            "Chromium did not start its DevTools endpoint; it said:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
