@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use tokbind_client::Client;
-use tokbind_tls::ServerVerification;
+use tokbind_tls::{ServerVerification, TokenBindingConnector};
 
 use crate::Failure;
 
@@ -25,6 +25,13 @@ pub struct GetArgs {
     /// pkcs11:MODULE_PATH[:SLOT] with the user PIN in TOKBIND_PKCS11_PIN.
     #[arg(long, default_value = "memory", value_parser = crate::input::parse_key_store)]
     key_store: crate::input::KeyStoreSpec,
+    /// Present this TLS client certificate (PEM) when the server asks for one (mTLS:
+    /// certificate-bound tokens, RFC 8705).
+    #[arg(long, requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    client_key: Option<PathBuf>,
 }
 
 pub async fn run(args: GetArgs) -> Result<(), Failure> {
@@ -37,7 +44,19 @@ pub async fn run(args: GetArgs) -> Result<(), Failure> {
         (None, false) => ServerVerification::System,
     };
     let keys = args.key_store.open()?;
+    let read = |path: &PathBuf| {
+        std::fs::read(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+    };
+    // The connector starts from the certificate (if any); the rest is set on top.
+    let mut tls = TokenBindingConnector::builder();
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        tls = tls
+            .client_certificate(&read(cert)?, &read(key)?)
+            .map_err(|e| Failure::Usage(format!("--client-cert/--client-key: {e}")))?;
+    }
     let client = Client::builder()
+        .tls(|_| tls)
         .keys(keys)
         .key_parameters(&args.key_parameters.key_parameters)
         .map(|b| b.server_verification(verification))

@@ -45,7 +45,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Rejected(format!("server failed: {e}")))
 }
 
-/// `GET /`: what this connection negotiated and which IDs the request proved.
+/// `GET /`: what this connection negotiated, which IDs the request proved, and the client
+/// certificate's thumbprint when there is one.
 async fn whoami(
     Extension(info): Extension<Arc<ConnectionInfo>>,
     provided: Option<ProvidedBinding>,
@@ -62,5 +63,9 @@ async fn whoami(
         })),
         "provided": provided.map(|p| id(&p.0)),
         "referred": referred.map(|r| id(&r.0)),
+        // With --client-certificates: what a certificate-bound token's `cnf` would name.
+        "client_certificate": info.client_certificate_key().map(|k| json!({
+            "x5t#S256": k.thumbprint().to_string(),
+        })),
     }))
 }

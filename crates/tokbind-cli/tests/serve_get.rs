@@ -81,6 +81,65 @@ fn cacert_pins_the_server_certificate() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_client_certificate_is_presented_and_its_thumbprint_shown() {
+    let dir = std::env::temp_dir().join(format!("tokbind-cli-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = tokbind_tls_cert(&dir);
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    // x5t#S256 = base64url(SHA-256(DER)), computed here with OpenSSL directly.
+    let der = openssl::x509::X509::from_pem(&std::fs::read(cert).unwrap())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let x5t = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(openssl::sha::sha256(&der))
+    };
+
+    let server = serve(&["--client-certificates"]);
+    let out = get(&[
+        &server.url,
+        "--insecure",
+        "--client-cert",
+        cert,
+        "--client-key",
+        key,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["client_certificate"]["x5t#S256"], x5t.as_str());
+    // Without one, nothing is claimed; a server that does not ask gets none.
+    let none = json(&get(&[&server.url, "--insecure"]));
+    assert!(none["client_certificate"].is_null(), "{none}");
+    let not_asked = serve(&[]);
+    let out = get(&[
+        &not_asked.url,
+        "--insecure",
+        "--client-cert",
+        cert,
+        "--client-key",
+        key,
+    ]);
+    assert!(json(&out)["client_certificate"].is_null());
+    // A key without its certificate, or an unreadable one, is a usage error.
+    assert_eq!(
+        get(&[&server.url, "--client-key", key]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        get(&[&server.url, "--client-cert", key, "--client-key", key])
+            .status
+            .code(),
+        Some(2)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Write a certificate and key for 127.0.0.1, made by the same library the server uses.
 fn tokbind_tls_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let c = tokbind_tls::SelfSigned::generate(&["127.0.0.1"]).unwrap();
