@@ -185,6 +185,10 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
         json!({"type": "cookie", "name": "dbsc", "attributes": "Path=/; Secure; HttpOnly; SameSite=Lax"})
     );
     assert_eq!(config["refresh_url"], "/dbsc/refresh");
+    assert_eq!(
+        config["allowed_refresh_initiators"],
+        json!(["*.tokbind.test"])
+    );
     let dbsc = set_cookie(&res, "dbsc").unwrap();
     let bound_id = set_cookie(&res, "id").unwrap();
     assert!(

@@ -235,7 +235,8 @@ pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration
     let keys = CookieKeys::generate().unwrap();
     let dbsc = DbscLayer::new(keys.clone(), origin)
         .cookie_lifetime(dbsc_cookie_lifetime)
-        .rebind_cookie("id", "Path=/; Secure; HttpOnly; SameSite=Lax");
+        .rebind_cookie("id", "Path=/; Secure; HttpOnly; SameSite=Lax")
+        .allowed_refresh_initiators(["*.tokbind.test"]);
     let cookies = BoundCookieLayer::new(keys)
         .only(["id"])
         .unproven_clients(UnprovenClients::IssueUnbound)

@@ -108,6 +108,7 @@ struct Config {
     algorithms: Vec<Algorithm>,
     keys: CookieKeys,
     rebind: Vec<(String, String)>,
+    allowed_refresh_initiators: Vec<String>,
     store: Arc<dyn DbscStore>,
 }
 
@@ -171,6 +172,7 @@ impl DbscLayer {
                 algorithms: vec![Algorithm::ES256, Algorithm::RS256],
                 keys,
                 rebind: Vec::new(),
+                allowed_refresh_initiators: Vec::new(),
                 store: Arc::new(MemoryDbscStore::default()),
             }),
         }
@@ -209,6 +211,19 @@ impl DbscLayer {
     /// form is retired: a copy taken before registration no longer works.
     pub fn rebind_cookie(self, name: &str, attributes: &str) -> Self {
         self.with(|c| c.rebind.push((name.into(), attributes.into())))
+    }
+
+    /// Hosts whose requests may make the browser refresh the session although they are out
+    /// of its scope (session instructions `allowed_refresh_initiators`): `example.com`,
+    /// `*.example.com`, or `*` for any. Default none: a refresh's timing is then never
+    /// observable from another site.
+    pub fn allowed_refresh_initiators<I, S>(self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let patterns = patterns.into_iter().map(Into::into).collect();
+        self.with(|c| c.allowed_refresh_initiators = patterns)
     }
 
     /// Where challenges and sessions live (a shared store for several instances).
@@ -808,7 +823,7 @@ async fn register(c: &Config, headers: &HeaderMap) -> Answer {
             name: c.cookie_name.clone(),
             attributes: c.cookie_attributes.clone(),
         }],
-        allowed_refresh_initiators: Vec::new(),
+        allowed_refresh_initiators: c.allowed_refresh_initiators.clone(),
     };
     let body = serde_json::to_value(&instructions)
         .map_err(|e| store_failure(StoreError(e.to_string())))?;
