@@ -307,7 +307,7 @@ where
                 config,
                 login,
             } => {
-                let mut res = ready!(future.poll(cx))?;
+                let res = ready!(future.poll(cx))?;
                 let marked = {
                     let e = res.extensions();
                     e.get::<StartDeviceBoundSession>().is_some()
@@ -319,12 +319,7 @@ where
                 }
                 let (config, login) = (Arc::clone(config), std::mem::take(login));
                 Kind::Boxed {
-                    future: Box::pin(async move {
-                        if let Err(e) = after(&config, &mut res, None, &login).await {
-                            return Ok(answer(Err(store_failure(e))));
-                        }
-                        Ok(res.map(Either::Left))
-                    }),
+                    future: Box::pin(async move { Ok(finish(&config, res, None, &login).await) }),
                 }
             }
         };
@@ -353,24 +348,21 @@ where
         if let Some(skipped) = refresh_skipped(req.headers()) {
             req.extensions_mut().insert(skipped);
         }
-        let endpoint = req.method() == Method::POST
-            && (req.uri().path() == c.register_path || req.uri().path() == c.refresh_path);
+        let endpoint = match (req.method(), req.uri().path()) {
+            (&Method::POST, path) if path == c.register_path => Some(Endpoint::Register),
+            (&Method::POST, path) if path == c.refresh_path => Some(Endpoint::Refresh),
+            _ => None,
+        };
         let headers = req.headers();
         // One pass over the cookies: the short-lived one, or a login cookie in its
         // unbound form (which may have been retired), means a store lookup.
-        let needs_store = endpoint
+        let needs_store = endpoint.is_some()
             || cookie_pairs(headers.get_all(COOKIE)).any(|(name, value)| {
                 name == c.cookie_name
                     || (value.contains(UNBOUND) && c.rebind.iter().any(|(r, _)| r == name))
             });
         if !needs_store {
-            // The request's cookies, in case this response starts DBSC (shared bytes:
-            // read only then).
-            let login: RequestCookies = if c.rebind.is_empty() {
-                RequestCookies::new()
-            } else {
-                headers.get_all(COOKIE).iter().cloned().collect()
-            };
+            let login = login_cookies(c, headers);
             return ResponseFuture {
                 kind: Kind::Direct {
                     future: self.inner.call(req),
@@ -386,11 +378,10 @@ where
         let config = Arc::clone(&self.config);
         let future = Box::pin(async move {
             let c = &*config;
-            if req.method() == Method::POST && req.uri().path() == c.register_path {
-                return Ok(answer(register(c, req.headers()).await));
-            }
-            if req.method() == Method::POST && req.uri().path() == c.refresh_path {
-                return Ok(answer(refresh(c, req.headers()).await));
+            match endpoint {
+                Some(Endpoint::Register) => return Ok(answer(register(c, req.headers()).await)),
+                Some(Endpoint::Refresh) => return Ok(answer(refresh(c, req.headers()).await)),
+                None => {}
             }
             let now = SystemTime::now();
             let session = match bound_session(c, req.headers(), now).await {
@@ -400,26 +391,49 @@ where
             if let Err(e) = strip_retired(c, req.headers_mut()).await {
                 return Ok(answer(Err(store_failure(e))));
             }
-            // The request's cookies, in case this response starts DBSC (shared bytes: read
-            // only then).
-            let login: RequestCookies = if c.rebind.is_empty() {
-                RequestCookies::new()
-            } else {
-                req.headers().get_all(COOKIE).iter().cloned().collect()
-            };
+            // Read after the retired cookies were removed.
+            let login = login_cookies(c, req.headers());
             if let Some((key, session)) = &session {
                 add_proven_key(req.extensions_mut(), key.clone());
                 req.extensions_mut().insert(session.clone());
             }
-            let mut res = inner.call(req).await?;
-            if let Err(e) = after(c, &mut res, session.as_ref().map(|(_, s)| s), &login).await {
-                return Ok(answer(Err(store_failure(e))));
-            }
-            Ok(res.map(Either::Left))
+            let res = inner.call(req).await?;
+            Ok(finish(c, res, session.as_ref().map(|(_, s)| s), &login).await)
         });
         ResponseFuture {
             kind: Kind::Boxed { future },
         }
+    }
+}
+
+/// The DBSC endpoints the layer answers itself.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Register,
+    Refresh,
+}
+
+/// The request's `Cookie` values, kept in case its response starts DBSC (shared bytes:
+/// read only then).
+fn login_cookies(c: &Config, headers: &HeaderMap) -> RequestCookies {
+    if c.rebind.is_empty() {
+        RequestCookies::new()
+    } else {
+        headers.get_all(COOKIE).iter().cloned().collect()
+    }
+}
+
+/// The application's response, after what its markers ask for (a store failure answers
+/// 503 instead).
+async fn finish<B>(
+    c: &Config,
+    mut res: Response<B>,
+    session: Option<&DeviceBoundSession>,
+    login: &RequestCookies,
+) -> Response<Either<B, Full<Bytes>>> {
+    match after(c, &mut res, session, login).await {
+        Ok(()) => res.map(Either::Left),
+        Err(e) => answer(Err(store_failure(e))),
     }
 }
 
