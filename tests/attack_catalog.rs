@@ -622,13 +622,7 @@ async fn attack_catalog() {
         .send(http::Request::get("/login").body(Full::default()).unwrap())
         .await
         .unwrap();
-    let cookie = set.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = set_cookie_pair(&set);
     let value = cookie.trim_start_matches("sid=");
     let mallory_client = server.client(|b| b);
     let mut m = server.connect(&mallory_client).await;

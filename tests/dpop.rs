@@ -107,21 +107,6 @@ fn body(res: &Response<Bytes>) -> String {
     String::from_utf8_lossy(res.body()).into_owned()
 }
 
-fn reason(res: &Response<Bytes>) -> String {
-    let v: Value = serde_json::from_slice(res.body()).unwrap_or_default();
-    v["reason"].as_str().unwrap_or_default().to_string()
-}
-
-fn cookie_of(res: &Response<Bytes>) -> String {
-    let set = res
-        .headers()
-        .get(header::SET_COOKIE)
-        .expect("a cookie")
-        .to_str()
-        .unwrap();
-    set.split(';').next().unwrap().to_string()
-}
-
 fn empty(b: http::request::Builder) -> Request<Full<Bytes>> {
     b.body(Full::default()).unwrap()
 }
@@ -137,7 +122,7 @@ async fn one_cookie_layer_binds_sessions_for_dpop_and_token_binding_clients() {
         .send(&plain, empty(s.dpop_request(&alice, "GET", "/login", None)))
         .await;
     assert_eq!(res.status(), 200, "{}", body(&res));
-    let cookie = cookie_of(&res);
+    let cookie = set_cookie_pair(&res);
     assert!(cookie.contains("~tb1."), "{cookie}");
     let echo = |key: &DpopKey| {
         empty(
@@ -183,7 +168,7 @@ async fn one_cookie_layer_binds_sessions_for_dpop_and_token_binding_clients() {
     let tb = s.server.client(|b| b);
     let mut conn = s.server.connect(&tb).await;
     let res = conn.send(empty(Request::get("/login"))).await.unwrap();
-    let tb_cookie = cookie_of(&res);
+    let tb_cookie = set_cookie_pair(&res);
     let res = s
         .send(
             &tb,

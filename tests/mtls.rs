@@ -59,11 +59,6 @@ fn get_with(path: &str, name: header::HeaderName, value: &str) -> Request<Full<B
         .unwrap()
 }
 
-fn reason(res: &Response<Bytes>) -> String {
-    let v: Value = serde_json::from_slice(res.body()).unwrap_or_default();
-    v["reason"].as_str().unwrap_or_default().to_string()
-}
-
 #[tokio::test]
 async fn certificate_bound_tokens_and_cookies_need_that_certificate() {
     let s = server().await;
@@ -129,13 +124,7 @@ async fn certificate_bound_tokens_and_cookies_need_that_certificate() {
         Request::get("/login").body(Full::default()).unwrap(),
     )
     .await;
-    let cookie = res.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = set_cookie_pair(&res);
     assert!(cookie.contains("~tb1."), "{cookie}");
     let echo = |c: &str| get_with("/echo", header::COOKIE, c);
     assert_eq!(

@@ -164,6 +164,24 @@ pub fn json_body(res: &Response<Bytes>) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", res.body()))
 }
 
+/// The `reason` of a problem response ("" when there is none).
+pub fn reason(res: &Response<Bytes>) -> String {
+    let v: Value = serde_json::from_slice(res.body()).unwrap_or_default();
+    v["reason"].as_str().unwrap_or_default().to_string()
+}
+
+/// `name=value` of the response's (first) `Set-Cookie`.
+#[track_caller]
+pub fn set_cookie_pair(res: &Response<Bytes>) -> String {
+    let set = res
+        .headers()
+        .get(http::header::SET_COOKIE)
+        .expect("a Set-Cookie")
+        .to_str()
+        .unwrap();
+    set.split(';').next().unwrap().to_string()
+}
+
 /// Assert a 400 problem response with this reason.
 #[track_caller]
 pub fn assert_rejected(res: &Response<Bytes>, reason: &str) {
