@@ -35,8 +35,14 @@ pub fn normalize(uri: &str) -> Result<String, HtuError> {
 /// The `htu` a proof for a request to `path` on `public_origin` must carry. The origin is
 /// configuration, never the request's `Host` (behind a proxy the app sees another one).
 pub fn expected(public_origin: &str, path: &str) -> Result<String, HtuError> {
+    normalize(&target(public_origin, path))
+}
+
+/// The request's URI as clients see it (`public_origin` + `path`), not yet normalised:
+/// what [`expected`] normalises, and what a check that normalises anyway is given.
+pub(crate) fn target(public_origin: &str, path: &str) -> String {
     let path = if path.starts_with('/') { path } else { "/" };
-    normalize(&format!("{}{path}", public_origin.trim_end_matches('/')))
+    format!("{}{path}", public_origin.trim_end_matches('/'))
 }
 
 fn is_unreserved(b: u8) -> bool {

@@ -184,7 +184,8 @@ where
         let future = Box::pin(async move {
             let now = SystemTime::now();
             let verifier = &layer.verifier;
-            let htu = htu::expected(&layer.origin, req.uri().path()).unwrap_or_default();
+            // Normalised once, by the check (the origin was validated in `new`).
+            let htu = htu::target(&layer.origin, req.uri().path());
             let facts = RequestFacts {
                 method: req.method().as_str(),
                 htu: &htu,

@@ -43,7 +43,7 @@ pub struct RequestFacts<'a> {
     /// The request method.
     pub method: &'a str,
     /// The request's URI as the *client* addressed it, from configuration (see
-    /// [`htu::expected`]), without query.
+    /// [`htu::expected`]), without query. Normalised by the check, so it may be given raw.
     pub htu: &'a str,
     /// The access token presented with the proof, if any (then `ath` must match it).
     pub access_token: Option<&'a str>,
