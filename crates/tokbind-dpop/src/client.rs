@@ -3,7 +3,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use base64::Engine as _;
@@ -94,9 +93,7 @@ impl DpopKey {
             "iat": iat.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         });
         if let Some(token) = access_token {
-            claims["ath"] = URL_SAFE_NO_PAD
-                .encode(digest::digest(&digest::SHA256, token.as_bytes()))
-                .into();
+            claims["ath"] = crate::proof::access_token_hash(token).into();
         }
         if let Some(nonce) = nonce {
             claims["nonce"] = nonce.into();

@@ -217,8 +217,7 @@ impl DpopVerifier {
         }
         match (request.access_token, claims.ath.as_deref()) {
             (Some(token), Some(ath)) => {
-                let expected =
-                    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()));
+                let expected = access_token_hash(token);
                 if verify_slices_are_equal(expected.as_bytes(), ath.as_bytes()).is_err() {
                     return Err(DpopError::AthMismatch);
                 }
@@ -297,4 +296,10 @@ impl DpopVerifier {
             Err(e) => Err(DpopError::ReplayCache(e.0)),
         }
     }
+}
+
+/// `ath` (RFC 9449 §4.2): base64url of the SHA-256 of the access token, for the client that
+/// signs it and the server that checks it.
+pub(crate) fn access_token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()))
 }
