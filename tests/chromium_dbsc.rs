@@ -323,9 +323,8 @@ fn line(seen: &Seen, i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_registers_refreshes_and_terminates_and_a_copied_profile_loses_the_session() {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = probe.local_addr().unwrap();
-    drop(probe);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let origin = format!("https://localhost:{}", addr.port());
     let seen: Seen = Arc::default();
     let log = Arc::clone(&seen);
@@ -338,7 +337,7 @@ async fn chromium_registers_refreshes_and_terminates_and_a_copied_profile_loses_
         .layer(axum::middleware::from_fn(move |req, next| {
             record(Arc::clone(&log), req, next)
         }));
-    let server = start_app_at(addr, |b| b, app).await;
+    let server = start_app_on(listener, |b| b, app);
     let pin = spki_pin(&server.cert.cert_pem);
     let url = |path: &str| format!("{origin}{path}");
 

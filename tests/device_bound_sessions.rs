@@ -24,12 +24,11 @@ struct Site {
 }
 
 async fn site(dbsc_cookie_lifetime: Duration) -> Site {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = probe.local_addr().unwrap();
-    drop(probe);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let app = bound_session_app(&format!("https://{addr}"), dbsc_cookie_lifetime);
     Site {
-        server: start_app_at(addr, |b| b, app).await,
+        server: start_app_on(listener, |b| b, app),
     }
 }
 

@@ -35,9 +35,8 @@ struct Stack {
 /// would after `check_token_request`); `/api/me` needs a bound access token.
 async fn stack() -> Stack {
     // The TLS listener needs the server's own address for `htu`; bind first, then build.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    drop(listener);
     let origin = format!("https://{addr}");
     let issuer = Arc::new(TokenIssuer::generate(origin.clone()).unwrap());
     let tokens = TokenVerifier::new(&issuer.jwks(), issuer.issuer(), AUDIENCE).unwrap();
@@ -68,7 +67,7 @@ async fn stack() -> Stack {
         .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["sid"]))
         .layer(DpopLayer::new(DpopVerifier::new(), &origin).unwrap())
         .layer(TokenBindingLayer::new());
-    let server = start_app_at(addr, |b| b, app).await;
+    let server = start_app_on(listener, |b| b, app);
     Stack { server }
 }
 

@@ -111,6 +111,16 @@ pub async fn start_app_at(
             Err(e) => panic!("cannot bind {addr}: {e}"),
         }
     };
+    start_app_on(listener, tls, app)
+}
+
+/// Like [`start_app`], on a listener the caller bound (to know the origin before building
+/// the app, without giving the port back in between).
+pub fn start_app_on(
+    listener: TcpListener,
+    tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
+    app: Router,
+) -> Server {
     let addr = listener.local_addr().unwrap();
     let ip = addr.ip().to_string();
     let cert = SelfSigned::generate(&["localhost", &ip]).unwrap();

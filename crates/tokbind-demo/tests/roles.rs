@@ -12,13 +12,14 @@ fn idp_rp_and_client_as_separate_processes() {
     // Keys from configuration, as several instances of each would share them.
     let (signing, cookie) = keygen();
     // Two addresses: two sites, so the client keeps two keys (as with the `idp` and `rp`
-    // hosts of docker-compose).
-    let (idp_port, rp_port) = (free_port("127.0.0.2"), free_port("127.0.0.1"));
+    // hosts of docker-compose). Neither is 127.0.0.1, where outgoing connections take their
+    // source ports, so the ports picked here stay free until the servers bind them.
+    let (idp_port, rp_port) = (free_port("127.0.0.2"), free_port("127.0.0.3"));
     let idp_url = format!("https://127.0.0.2:{idp_port}");
-    let rp_url = format!("https://127.0.0.1:{rp_port}");
+    let rp_url = format!("https://127.0.0.3:{rp_port}");
     let (idp_listen, rp_listen) = (
         format!("127.0.0.2:{idp_port}"),
-        format!("127.0.0.1:{rp_port}"),
+        format!("127.0.0.3:{rp_port}"),
     );
     let _idp = Killed(
         demo(&[

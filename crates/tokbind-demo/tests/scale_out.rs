@@ -4,9 +4,15 @@
 //!
 //! ```text
 //!                      ┌── rp-1 ──┐                       ┌── idp-1 ──┐
-//! client ── HAProxy ───┤          ├── back channel ── HAProxy ─┤           ├── Redis
-//!          127.0.0.1   └── rp-2 ──┘                  127.0.0.2 └── idp-2 ──┘
+//! client ── HAProxy ───┤ 127.0.1.1├── back channel ── HAProxy ─┤ 127.0.2.1 ├── Redis
+//!          127.0.0.3   └── rp-2 ──┘                  127.0.0.2 └── idp-2 ──┘
+//!                        127.0.1.2                               127.0.2.2
 //! ```
+//!
+//! No process listens on 127.0.0.1: every outgoing connection on loopback takes its source
+//! port there (`ip route get 127.0.0.2` says `src 127.0.0.1`), so a port picked on 127.0.0.1
+//! for an instance could be taken by a health check or a back-channel connection before the
+//! instance binds it. On the other addresses, a port picked stays free.
 //!
 //! Every new connection goes to the next instance. The test shows (from the instances'
 //! `tokbind-instance` header and from HAProxy's own log) that consecutive connections
@@ -81,7 +87,7 @@ impl Deployment {
 
         // One certificate per service, shared by its instances (as a real deployment
         // would share its certificate); the client trusts both.
-        let rp_cert = SelfSigned::generate(&["127.0.0.1"]).unwrap();
+        let rp_cert = SelfSigned::generate(&["127.0.0.3"]).unwrap();
         let idp_cert = SelfSigned::generate(&["127.0.0.2"]).unwrap();
         for (name, pem) in [
             ("rp.crt", &rp_cert.cert_pem),
@@ -92,12 +98,12 @@ impl Deployment {
             std::fs::write(path(name), pem).unwrap();
         }
 
-        // Two sites (127.0.0.1 and 127.0.0.2), so the client keeps a key for each.
-        let (rp_lb, idp_lb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
-        let rp_url = format!("https://127.0.0.1:{rp_lb}");
+        // Two sites (127.0.0.3 and 127.0.0.2), so the client keeps a key for each.
+        let (rp_lb, idp_lb) = (free_port("127.0.0.3"), free_port("127.0.0.2"));
+        let rp_url = format!("https://127.0.0.3:{rp_lb}");
         let idp_url = format!("https://127.0.0.2:{idp_lb}");
-        let rp_ports = [free_port("127.0.0.1"), free_port("127.0.0.1")];
-        let idp_ports = [free_port("127.0.0.2"), free_port("127.0.0.2")];
+        let rp_addrs = ["127.0.1.1", "127.0.1.2"].map(|ip| format!("{ip}:{}", free_port(ip)));
+        let idp_addrs = ["127.0.2.1", "127.0.2.2"].map(|ip| format!("{ip}:{}", free_port(ip)));
 
         let config = format!(
             "global
@@ -113,23 +119,23 @@ defaults
     retries 3
     option redispatch 1
 frontend rp
-    bind 127.0.0.1:{rp_lb}
+    bind 127.0.0.3:{rp_lb}
     default_backend rp
 backend rp
     balance roundrobin
     default-server check inter {CHECK_INTERVAL_MS}ms fall 1 rise 1
-    server rp-1 127.0.0.1:{} 
-    server rp-2 127.0.0.1:{}
+    server rp-1 {}
+    server rp-2 {}
 frontend idp
     bind 127.0.0.2:{idp_lb}
     default_backend idp
 backend idp
     balance roundrobin
     default-server check inter {CHECK_INTERVAL_MS}ms fall 1 rise 1
-    server idp-1 127.0.0.2:{}
-    server idp-2 127.0.0.2:{}
+    server idp-1 {}
+    server idp-2 {}
 ",
-            rp_ports[0], rp_ports[1], idp_ports[0], idp_ports[1]
+            rp_addrs[0], rp_addrs[1], idp_addrs[0], idp_addrs[1]
         );
         std::fs::write(path("haproxy.cfg"), config).unwrap();
         let haproxy_log = path("haproxy.log");
@@ -157,12 +163,11 @@ backend idp
             }
         };
         let mut instances = Vec::new();
-        for (name, port) in ["idp-1", "idp-2"].into_iter().zip(idp_ports) {
-            let listen = format!("127.0.0.2:{port}");
+        for (name, listen) in ["idp-1", "idp-2"].into_iter().zip(&idp_addrs) {
             let mut c = demo(&[
                 "idp",
                 "--listen",
-                &listen,
+                listen,
                 "--public-url",
                 &idp_url,
                 "--rp-url",
@@ -173,12 +178,11 @@ backend idp
                 .env("TOKBIND_TLS_KEY", path("idp.key"));
             instances.push(spawn(name, c));
         }
-        for (name, port) in ["rp-1", "rp-2"].into_iter().zip(rp_ports) {
-            let listen = format!("127.0.0.1:{port}");
+        for (name, listen) in ["rp-1", "rp-2"].into_iter().zip(&rp_addrs) {
             let mut c = demo(&[
                 "rp",
                 "--listen",
-                &listen,
+                listen,
                 "--public-url",
                 &rp_url,
                 "--idp-url",
@@ -204,12 +208,10 @@ backend idp
             roots: [rp_cert.cert_pem, idp_cert.cert_pem].concat(),
         };
         // The RPs listen once they have the IdPs' keys (fetched through the balancer).
-        for (ip, ports) in [("127.0.0.2", idp_ports), ("127.0.0.1", rp_ports)] {
-            for port in ports {
-                wait_for_port(&format!("{ip}:{port}"), "an instance", started);
-            }
+        for addr in idp_addrs.iter().chain(&rp_addrs) {
+            wait_for_port(addr, "an instance", started);
         }
-        wait_for_port(&format!("127.0.0.1:{rp_lb}"), "HAProxy", started);
+        wait_for_port(&format!("127.0.0.3:{rp_lb}"), "HAProxy", started);
         // Let HAProxy's checks see every instance up.
         std::thread::sleep(Duration::from_millis(3 * CHECK_INTERVAL_MS));
         deployment

@@ -17,6 +17,9 @@ impl Drop for Killed {
 }
 
 /// A port that was free on `ip` a moment ago.
+///
+/// It stays free only where nothing else takes ports: pass an address other than
+/// 127.0.0.1, which every outgoing loopback connection uses as its source address.
 pub fn free_port(ip: &str) -> u16 {
     std::net::TcpListener::bind(format!("{ip}:0"))
         .unwrap()
