@@ -9,10 +9,11 @@
 //!                        127.0.1.2                               127.0.2.2
 //! ```
 //!
-//! No process listens on 127.0.0.1: every outgoing connection on loopback takes its source
-//! port there (`ip route get 127.0.0.2` says `src 127.0.0.1`), so a port picked on 127.0.0.1
-//! for an instance could be taken by a health check or a back-channel connection before the
-//! instance binds it. On the other addresses, a port picked stays free.
+//! Every listener has its own address. The ports are picked before the processes start (the
+//! balancer's configuration names them), and a port picked and given back can be picked
+//! again: two instances on one address were once handed the same port. Nor does any process
+//! listen on 127.0.0.1, where outgoing loopback connections take their source ports
+//! (`ip route get 127.0.0.2` says `src 127.0.0.1`).
 //!
 //! Every new connection goes to the next instance. The test shows (from the instances'
 //! `tokbind-instance` header and from HAProxy's own log) that consecutive connections
@@ -441,13 +442,19 @@ async fn scenario(d: &mut Deployment) {
     )
     .await;
     assert_alternates(&answered, ["rp-1", "rp-2"]);
-    // HAProxy logs a connection when it closes; give the last one a moment.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let idps: BTreeSet<String> = d.balanced_connections()[before..]
-        .iter()
-        .filter(|(frontend, _)| frontend == "idp")
-        .map(|(_, server)| server.clone())
-        .collect();
+    // HAProxy logs a connection when it closes, which may be a moment after the response.
+    let waiting = Instant::now();
+    let idps = loop {
+        let idps: BTreeSet<String> = d.balanced_connections()[before..]
+            .iter()
+            .filter(|(frontend, _)| frontend == "idp")
+            .map(|(_, server)| server.clone())
+            .collect();
+        if idps.len() == 2 || waiting.elapsed() > Duration::from_secs(5) {
+            break idps;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(
         idps,
         BTreeSet::from(["idp-1".to_string(), "idp-2".to_string()]),

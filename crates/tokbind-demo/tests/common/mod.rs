@@ -18,8 +18,9 @@ impl Drop for Killed {
 
 /// A port that was free on `ip` a moment ago.
 ///
-/// It stays free only where nothing else takes ports: pass an address other than
-/// 127.0.0.1, which every outgoing loopback connection uses as its source address.
+/// The port is given back at once, so two calls may return the same one (CI saw two
+/// instances handed one port), and on 127.0.0.1 an outgoing connection may take it as its
+/// source port. So give every listener its own address, and not 127.0.0.1.
 pub fn free_port(ip: &str) -> u16 {
     std::net::TcpListener::bind(format!("{ip}:0"))
         .unwrap()
