@@ -117,6 +117,57 @@ fn post(path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
     b.body(Full::default()).unwrap()
 }
 
+/// `/login`: the unbound session cookie and the registration challenge.
+async fn login(s: &Site, client: &Client) -> (String, String) {
+    let res = s.send(client, get("/login", &[])).await;
+    assert_eq!(res.status(), 200);
+    let unbound_id = set_cookie(&res, "id").unwrap();
+    (
+        unbound_id,
+        challenge_of(&res, "secure-session-registration"),
+    )
+}
+
+/// A registered DBSC session, as the browser holds it.
+struct Registered {
+    sid: String,
+    /// The login cookie, re-bound to the session key.
+    bound_id: String,
+    /// The short-lived cookie.
+    dbsc: String,
+    /// The refresh challenge sent ahead.
+    next: String,
+}
+
+/// Registration, the proof sent bare as Chromium sends it.
+async fn register(
+    s: &Site,
+    client: &Client,
+    browser: &DbscBrowser,
+    unbound_id: &str,
+    challenge: &str,
+) -> (Registered, Value) {
+    let proof = browser.proof(challenge, true);
+    let res = s
+        .send(
+            client,
+            post(
+                "/dbsc/register",
+                &[("secure-session-response", &proof), ("cookie", unbound_id)],
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", text(&res));
+    let config: Value = serde_json::from_slice(res.body()).unwrap();
+    let registered = Registered {
+        sid: config["session_identifier"].as_str().unwrap().to_string(),
+        bound_id: set_cookie(&res, "id").unwrap(),
+        dbsc: set_cookie(&res, "dbsc").unwrap(),
+        next: challenge_of(&res, "secure-session-challenge"),
+    };
+    (registered, config)
+}
+
 #[tokio::test]
 async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
     // Short, to watch it expire; long enough that the steps after a refresh fit in it.
@@ -165,20 +216,15 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
         text(&res)
     );
 
-    // Registration, the proof sent bare as Chromium sends it.
-    let proof = browser.proof(&challenge, true);
-    let res = s
-        .send(
-            &client,
-            post(
-                "/dbsc/register",
-                &[("secure-session-response", &proof), ("cookie", &unbound_id)],
-            ),
-        )
-        .await;
-    assert_eq!(res.status(), 200, "{}", text(&res));
-    let config: Value = serde_json::from_slice(res.body()).unwrap();
-    let sid = config["session_identifier"].as_str().unwrap().to_string();
+    let (
+        Registered {
+            sid,
+            bound_id,
+            dbsc,
+            mut next,
+        },
+        config,
+    ) = register(&s, &client, &browser, &unbound_id, &challenge).await;
     assert_eq!(
         config["credentials"][0],
         json!({"type": "cookie", "name": "dbsc", "attributes": "Path=/; Secure; HttpOnly; SameSite=Lax"})
@@ -188,14 +234,12 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
         config["allowed_refresh_initiators"],
         json!(["*.tokbind.test"])
     );
-    let dbsc = set_cookie(&res, "dbsc").unwrap();
-    let bound_id = set_cookie(&res, "id").unwrap();
     assert!(
         bound_id.contains("~tb1."),
         "the session cookie is re-bound to the DBSC key: {bound_id}"
     );
-    let mut next = challenge_of(&res, "secure-session-challenge");
     // The registration challenge was single use.
+    let proof = browser.proof(&challenge, true);
     let again = s
         .send(
             &client,
@@ -333,6 +377,11 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
         )
         .await;
     assert_eq!(res.status(), 401, "{}", text(&res));
+    assert_eq!(
+        text(&s.send(&client, get("/me", &[&bound_id, &fresh])).await),
+        "alice",
+        "a forged proof without the session's cookies does not end the session"
+    );
     let res = s
         .send(
             &client,
@@ -430,4 +479,65 @@ async fn the_same_layer_binds_the_session_for_token_binding_and_dpop_clients() {
     let res = s.send(&plain, get("/login", &[])).await;
     let id = set_cookie(&res, "id").unwrap();
     assert_eq!(text(&s.send(&plain, get("/me", &[&id])).await), "alice");
+}
+
+/// A refresh signed by another key, sent with the session's own cookie, means that cookie
+/// left the device: the session ends, for the thief and for the browser alike.
+#[tokio::test]
+async fn a_stolen_cookie_with_a_forged_refresh_ends_the_session() {
+    let s = site(Duration::from_secs(600)).await;
+    let client = s.plain();
+    let mallory = DbscBrowser::new();
+    for stolen in ["login cookie", "short-lived cookie"] {
+        let browser = DbscBrowser::new();
+        let (unbound_id, challenge) = login(&s, &client).await;
+        let (alice, _) = register(&s, &client, &browser, &unbound_id, &challenge).await;
+        let me = || get("/me", &[&alice.bound_id, &alice.dbsc]);
+        assert_eq!(text(&s.send(&client, me()).await), "alice");
+
+        let cookie = match stolen {
+            "login cookie" => &alice.bound_id,
+            _ => &alice.dbsc,
+        };
+        let forged = mallory.proof(&alice.next, false);
+        let res = s
+            .send(
+                &client,
+                post(
+                    "/dbsc/refresh",
+                    &[
+                        ("sec-secure-session-id", &alice.sid),
+                        ("secure-session-response", &forged),
+                        ("cookie", cookie),
+                    ],
+                ),
+            )
+            .await;
+        assert_eq!(res.status(), 401, "{stolen}: {}", text(&res));
+
+        // Ended: the cookies open nothing, and the browser's own refresh is told to stop,
+        // even with a proof its key signed.
+        assert_eq!(s.send(&client, me()).await.status(), 401, "{stolen}");
+        let res = s
+            .send(
+                &client,
+                post(
+                    "/dbsc/refresh",
+                    &[
+                        ("sec-secure-session-id", &alice.sid),
+                        (
+                            "secure-session-response",
+                            &browser.proof(&alice.next, false),
+                        ),
+                    ],
+                ),
+            )
+            .await;
+        let body: Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(
+            (res.status().as_u16(), body["continue"].clone()),
+            (200, json!(false)),
+            "{stolen}"
+        );
+    }
 }

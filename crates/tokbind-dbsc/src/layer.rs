@@ -126,7 +126,9 @@ struct Config {
 ///   every 30 s, so whoever knows a session id cannot rotate the browser's away); a proof
 ///   by the stored key answering a current challenge gets a new short-lived cookie (new
 ///   value every time) and the next challenge; a stale challenge gets `403` + the current
-///   one; a bad signature `401`. An ended session gets `{"continue": false}`.
+///   one; a bad signature `401`, and if the request also carries one of the session's
+///   cookies (the short-lived one, or a re-bound login cookie) the session ends: that
+///   cookie was stolen. An ended session gets `{"continue": false}`.
 /// * Every other request: a valid short-lived cookie adds the session key to the request's
 ///   `ProvenKeys` as *proven at the cookie's minting* ([`Freshness::ProvenAt`]) — never as
 ///   proven on this request. A bound cookie layer accepts it only when told to
@@ -719,11 +721,7 @@ async fn after<B>(
         .is_some()
     {
         if let Some(s) = session {
-            c.store.remove(&format!("dbsc:session:{}", s.id)).await?;
-            // Remembered, so the browser's next refresh is told to end the session.
-            c.store
-                .put(&format!("dbsc:ended:{}", s.id), vec![1], c.session_lifetime)
-                .await?;
+            end_session(c, &s.id).await?;
         }
         if let Ok(v) = HeaderValue::from_str(&expire()) {
             res.headers_mut().append(SET_COOKIE, v);
@@ -735,6 +733,30 @@ async fn after<B>(
         }
     }
     Ok(())
+}
+
+/// Forget the session's key, and remember that it ended so the browser's next refresh is
+/// told to stop.
+async fn end_session(c: &Config, sid: &str) -> Result<(), StoreError> {
+    c.store.remove(&format!("dbsc:session:{sid}")).await?;
+    c.store
+        .put(&format!("dbsc:ended:{sid}"), vec![1], c.session_lifetime)
+        .await
+}
+
+/// Whether the request carries a cookie that only the session's holder was given: its
+/// short-lived cookie (expired or not) or a login cookie re-bound to its key.
+fn presents_session_cookie(c: &Config, headers: &HeaderMap, sid: &str, jwk: &PublicJwk) -> bool {
+    let key = session_key(jwk, sid, Freshness::ThisRequest);
+    let short_lived = cookie(headers, &c.cookie_name).is_some_and(|presented| {
+        presented.split('.').next() == Some(sid)
+            && c.keys.open(Some(&key), &c.cookie_name, presented).is_ok()
+    });
+    short_lived
+        || c.rebind.iter().any(|(name, _)| {
+            cookie(headers, name)
+                .is_some_and(|presented| c.keys.open(Some(&key), name, presented).is_ok())
+        })
 }
 
 fn json_response(status: StatusCode, body: Option<Value>) -> Response<Full<Bytes>> {
@@ -948,8 +970,19 @@ async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
         return Err(challenge_again(c, &sid, record, now, why).await);
     };
     let endpoint = format!("{}{}", c.origin, c.refresh_path);
-    let proof = proof::verify_refresh(&jwt, &jwk, &c.algorithms, &endpoint)
-        .map_err(|e| proof_refused(&e))?;
+    let proof = match proof::verify_refresh(&jwt, &jwk, &c.algorithms, &endpoint) {
+        Ok(proof) => proof,
+        Err(e) if e.is_bad_signature() && presents_session_cookie(c, headers, &sid, &jwk) => {
+            // The session's own cookie, with a proof its key did not make: the cookie left
+            // the device. End the session (the browser ends it too, on the 401). Without
+            // such a cookie the sender may know no more than the session id, and ending
+            // the session would hand anyone who knows one a way to log its owner out.
+            end_session(c, &sid).await.map_err(store_failure)?;
+            tracing::warn!(session = %sid, "DBSC refresh with the session's cookie but another key's signature: session ended");
+            return Err(proof_refused(&e));
+        }
+        Err(e) => return Err(proof_refused(&e)),
+    };
     let Some(used) = record
         .challenges
         .iter()

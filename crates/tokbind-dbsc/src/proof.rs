@@ -48,8 +48,8 @@ pub enum ProofError {
 }
 
 impl ProofError {
-    /// Whether the signature itself failed (a refresh treats that as terminal: whoever
-    /// sent it does not hold the session key).
+    /// Whether the signature itself failed: whoever sent it does not hold the session key
+    /// (a refresh answers `401`, and ends the session if the request carries its cookies).
     pub fn is_bad_signature(&self) -> bool {
         matches!(self, Self::Jws(JwsError::Signature))
     }
