@@ -391,7 +391,7 @@ async fn chromium_registers_refreshes_and_terminates_and_a_copied_profile_loses_
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert!(
-        names.contains(&"id") && names.contains(&"dbsc"),
+        names.contains(&"id") && names.contains(&"__Host-dbsc"),
         "{names:?}"
     );
     let mut mallory = Browser::launch(&pin).await;

@@ -158,11 +158,12 @@ async fn register(
         )
         .await;
     assert_eq!(res.status(), 200, "{}", text(&res));
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
     let config: Value = serde_json::from_slice(res.body()).unwrap();
     let registered = Registered {
         sid: config["session_identifier"].as_str().unwrap().to_string(),
         bound_id: set_cookie(&res, "id").unwrap(),
-        dbsc: set_cookie(&res, "dbsc").unwrap(),
+        dbsc: set_cookie(&res, "__Host-dbsc").unwrap(),
         next: challenge_of(&res, "secure-session-challenge"),
     };
     (registered, config)
@@ -227,7 +228,7 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
     ) = register(&s, &client, &browser, &unbound_id, &challenge).await;
     assert_eq!(
         config["credentials"][0],
-        json!({"type": "cookie", "name": "dbsc", "attributes": "Path=/; Secure; HttpOnly; SameSite=Lax"})
+        json!({"type": "cookie", "name": "__Host-dbsc", "attributes": "Path=/; Secure; HttpOnly; SameSite=Lax"})
     );
     assert_eq!(config["refresh_url"], "/dbsc/refresh");
     assert_eq!(
@@ -301,6 +302,9 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
         )
         .await;
     assert_eq!(res.status(), 403);
+    // No other origin may frame or read what the endpoints answer.
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert_eq!(res.headers()["cross-origin-resource-policy"], "same-origin");
     let challenge = challenge_of(&res, "secure-session-challenge");
     assert_eq!(
         challenge, next,
@@ -337,7 +341,7 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
         )
         .await;
     assert_eq!(res.status(), 200, "{}", text(&res));
-    let fresh = set_cookie(&res, "dbsc").unwrap();
+    let fresh = set_cookie(&res, "__Host-dbsc").unwrap();
     assert_ne!(fresh, dbsc, "a new cookie value every refresh");
     assert_eq!(
         text(&s.send(&client, get("/me", &[&bound_id, &fresh])).await),
@@ -390,7 +394,7 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
         .await;
     assert_eq!(res.status(), 401);
     // Mallory's own short-lived cookie cannot be forged from the session id.
-    let forged = format!("dbsc={sid}.99999999999.AAAA~tb1.{}", "A".repeat(43));
+    let forged = format!("__Host-dbsc={sid}.99999999999.AAAA~tb1.{}", "A".repeat(43));
     assert_eq!(
         s.send(&client, get("/me", &[&bound_id, &forged]))
             .await
@@ -402,7 +406,7 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
     let res = s.send(&client, get("/step-up", &[&bound_id, &fresh])).await;
     assert_eq!(res.status(), 307);
     assert!(
-        set_cookie(&res, "dbsc").is_some_and(|c| c == "dbsc="),
+        set_cookie(&res, "__Host-dbsc").is_some_and(|c| c == "__Host-dbsc="),
         "{:?}",
         res.headers()
     );

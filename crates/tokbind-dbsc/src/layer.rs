@@ -11,8 +11,8 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, X_FRAME_OPTIONS};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use pin_project_lite::pin_project;
 use serde::{Deserialize, Serialize};
@@ -158,7 +158,7 @@ impl std::fmt::Debug for DbscLayer {
 impl DbscLayer {
     /// DBSC for the site at `public_origin` (as browsers address it, e.g.
     /// `https://app.example`), with cookie MACs under `keys` (the bound cookie layer's).
-    /// Endpoints `/dbsc/register` and `/dbsc/refresh`, short-lived cookie `dbsc` for 10
+    /// Endpoints `/dbsc/register` and `/dbsc/refresh`, short-lived cookie `__Host-dbsc` for 10
     /// minutes, ES256 and RS256, state in memory.
     pub fn new(keys: CookieKeys, public_origin: &str) -> Self {
         Self {
@@ -166,7 +166,9 @@ impl DbscLayer {
                 origin: public_origin.trim_end_matches('/').to_string(),
                 register_path: "/dbsc/register".into(),
                 refresh_path: "/dbsc/refresh".into(),
-                cookie_name: "dbsc".into(),
+                // The session covers this origin only (`include_site: false`): the prefix
+                // makes the browser refuse the cookie from any other host or path.
+                cookie_name: "__Host-dbsc".into(),
                 cookie_attributes: "Path=/; Secure; HttpOnly; SameSite=Lax".into(),
                 cookie_lifetime: Duration::from_secs(600),
                 challenge_ttl: Duration::from_secs(900),
@@ -202,7 +204,8 @@ impl DbscLayer {
         })
     }
 
-    /// The short-lived cookie's name (default `dbsc`).
+    /// The short-lived cookie's name (default `__Host-dbsc`; the attributes are
+    /// `Path=/; Secure; HttpOnly; SameSite=Lax`, which a `__Host-` name needs).
     pub fn cookie_name(self, name: &str) -> Self {
         self.with(|c| c.cookie_name = name.into())
     }
@@ -381,8 +384,12 @@ where
         let future = Box::pin(async move {
             let c = &*config;
             match endpoint {
-                Some(Endpoint::Register) => return Ok(answer(register(c, req.headers()).await)),
-                Some(Endpoint::Refresh) => return Ok(answer(refresh(c, req.headers()).await)),
+                Some(Endpoint::Register) => {
+                    return Ok(guarded(register(c, req.headers()).await).map(Either::Right));
+                }
+                Some(Endpoint::Refresh) => {
+                    return Ok(guarded(refresh(c, req.headers()).await).map(Either::Right));
+                }
                 None => {}
             }
             let now = SystemTime::now();
@@ -461,6 +468,17 @@ const UNBOUND: &str = "~tb0.";
 
 /// A request's `Cookie` header values (almost always one: no allocation).
 type RequestCookies = SmallVec<[HeaderValue; 1]>;
+
+/// An endpoint's answer, which no other origin may frame or read: the browser's refresh
+/// is implicitly credentialed (digest §1.10).
+fn guarded(a: Answer) -> Response<Full<Bytes>> {
+    const CORP: HeaderName = HeaderName::from_static("cross-origin-resource-policy");
+    let mut res = a.unwrap_or_else(|e| e);
+    let headers = res.headers_mut();
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(CORP, HeaderValue::from_static("same-origin"));
+    res
+}
 
 fn answer<B>(a: Answer) -> Response<Either<B, Full<Bytes>>> {
     a.unwrap_or_else(|e| e).map(Either::Right)
