@@ -1,8 +1,16 @@
-//! The attack catalog: every attack and bad input we know of, each run end to end over real
-//! TLS through the whole stack and asserted at its outcome — the HTTP status and reason, a
-//! dropped cookie, a refused token — and never a panic or a 5xx.
+//! The attack catalog: every attack and bad input we know of against Token Binding, its
+//! bound cookies and tokens, and a TLS-terminating proxy's headers, each run end to end over
+//! real TLS through the whole stack and asserted at its outcome — the HTTP status and
+//! reason, a dropped cookie, a refused token — and never a panic or a 5xx.
 //!
 //! Run with `--nocapture` to print the catalog as a table.
+//!
+//! The other proofs of possession keep their attacks beside their flows, through the same
+//! stack: DPoP (stolen token or cookie with another key, replayed or forged proof, wrong
+//! `htu`/`htm`/`ath`, stale, downgraded to Bearer, duplicate headers) in `dpop.rs`; DBSC
+//! (stolen cookies, hijacked registration, forged refresh, forged short-lived cookie) in
+//! `device_bound_sessions.rs` and, with a real browser, `chromium_dbsc.rs`; certificate-bound
+//! tokens in `mtls.rs`.
 
 mod common;
 
