@@ -353,3 +353,88 @@ async fn several_trusted_roots() {
         assert!(pair.client.is_ok(), "{:?}", pair.client.err());
     }
 }
+
+/// What a plain OpenSSL client that offers Token Binding over TLS 1.3 learns from the
+/// session ticket it is issued: the `max_early_data` it may send on resumption (`None`
+/// when no ticket came).
+fn ticket_early_data_limit(addr: std::net::SocketAddr, cert: &SelfSigned) -> Option<u32> {
+    use openssl::ssl::{ExtensionContext, SslConnector, SslMethod, SslSessionCacheMode};
+    use std::io::Read as _;
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1_3))
+        .unwrap();
+    b.cert_store_mut()
+        .add_cert(openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
+        .unwrap();
+    b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+    let (tx, rx) = std::sync::mpsc::channel();
+    b.set_new_session_callback(move |_, session| {
+        let _ = tx.send(session.max_early_data());
+    });
+    // token_binding 1.0, ecdsap256.
+    b.add_custom_ext(
+        24,
+        ExtensionContext::TLS_ONLY
+            | ExtensionContext::CLIENT_HELLO
+            | ExtensionContext::TLS1_3_ENCRYPTED_EXTENSIONS,
+        |_, _, _| Ok(Some(&[1u8, 0, 1, 2][..])),
+        |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    let mut tls = b.build().connect("localhost", tcp).unwrap();
+    // Tickets arrive after the handshake: read to the end to take them in.
+    let _ = tls.read_to_end(&mut Vec::new());
+    rx.recv_timeout(std::time::Duration::from_secs(5)).ok()
+}
+
+/// Token Binding must never meet 0-RTT (draft-ietf-tokbind-tls13 §3): early data is not
+/// bound to the connection's EKM. The acceptor's tickets allow none, so a client cannot
+/// even attempt it on resumption; the same client learns a non-zero limit from a server
+/// that allows early data, so the check can see one.
+#[tokio::test]
+async fn tls13_tickets_allow_no_early_data() {
+    let cert = cert();
+    let a = acceptor(&cert).tls13_token_binding(true).build().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut tls, info) = a.accept(tcp).await.unwrap();
+        tls.write_all(b"hello").await.unwrap();
+        let _ = tls.shutdown().await;
+        info
+    });
+    let client_cert = cert.clone();
+    let limit = tokio::task::spawn_blocking(move || ticket_early_data_limit(addr, &client_cert))
+        .await
+        .unwrap();
+    let info = server.await.unwrap();
+    assert_eq!(info.tls_version(), TlsVersion::Tls13);
+    assert!(info.negotiated().is_some(), "Token Binding over TLS 1.3");
+    assert_eq!(limit, Some(0), "the ticket must allow no early data");
+
+    // Control: an OpenSSL server that allows early data says so in its ticket.
+    let mut b =
+        openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls_server())
+            .unwrap();
+    b.set_certificate(&openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
+        .unwrap();
+    b.set_private_key(&openssl::pkey::PKey::private_key_from_pem(&cert.key_pem).unwrap())
+        .unwrap();
+    b.set_max_early_data(16384).unwrap();
+    let permissive = b.build();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut tls = permissive.accept(tcp).unwrap();
+        std::io::Write::write_all(&mut tls, b"hello").unwrap();
+        let _ = tls.shutdown();
+    });
+    let limit = tokio::task::spawn_blocking(move || ticket_early_data_limit(addr, &cert))
+        .await
+        .unwrap();
+    server.join().unwrap();
+    assert_eq!(limit, Some(16384));
+}
