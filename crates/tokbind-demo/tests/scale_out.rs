@@ -213,9 +213,37 @@ backend idp
             wait_for_port(addr, "an instance", started);
         }
         wait_for_port(&format!("127.0.0.3:{rp_lb}"), "HAProxy", started);
-        // Let HAProxy's checks see every instance up.
-        std::thread::sleep(Duration::from_millis(3 * CHECK_INTERVAL_MS));
+        deployment.wait_until_haproxy_sees(&["rp-1", "rp-2", "idp-1", "idp-2"], "UP");
         deployment
+    }
+
+    /// Wait until HAProxy's checks last found every one of `servers` in `state` (`UP` or
+    /// `DOWN`), as its log says. A server it never logged is up: that is how HAProxy
+    /// starts them.
+    fn wait_until_haproxy_sees(&self, servers: &[&str], state: &str) {
+        let waiting = Instant::now();
+        loop {
+            let log = std::fs::read_to_string(&self.haproxy_log).unwrap_or_default();
+            let last_state = |server: &str| {
+                // `Server rp/rp-1 is DOWN, reason: …`
+                log.lines()
+                    .filter_map(|line| line.strip_prefix("Server ")?.split_once(" is "))
+                    .filter(|(name, _)| name.split_once('/').is_some_and(|(_, n)| n == server))
+                    .filter_map(|(_, rest)| rest.split([',', ' ']).next())
+                    .next_back()
+                    .unwrap_or("UP")
+                    .to_string()
+            };
+            let pending: Vec<&&str> = servers.iter().filter(|s| last_state(s) != state).collect();
+            if pending.is_empty() {
+                return;
+            }
+            assert!(
+                waiting.elapsed() < Duration::from_secs(10),
+                "HAProxy never saw {pending:?} {state}"
+            );
+            std::thread::sleep(Duration::from_millis(CHECK_INTERVAL_MS / 4));
+        }
     }
 
     fn kill(&mut self, name: &str) {
@@ -223,8 +251,8 @@ backend idp
         instance.process.0.kill().unwrap();
         instance.process.0.wait().unwrap();
         println!("  killed {name}");
-        // HAProxy notices at its next check; until then it redispatches failed connects.
-        std::thread::sleep(Duration::from_millis(3 * CHECK_INTERVAL_MS));
+        // HAProxy notices at its next check (until then it redispatches failed connects).
+        self.wait_until_haproxy_sees(&[name], "DOWN");
     }
 
     /// `(frontend, server)` of every connection HAProxy logged, in log order.
