@@ -6,7 +6,6 @@ use std::time::SystemTime;
 use http::request::Parts;
 
 use crate::error::DpopError;
-use crate::htu;
 use crate::layer::single_proof;
 use crate::proof::{DpopProof, DpopVerifier, RequestFacts};
 
@@ -25,10 +24,10 @@ impl DpopVerifier {
         let Some(proof) = single_proof(&request.headers)? else {
             return Ok(None);
         };
-        let htu = htu::normalize(token_endpoint).map_err(|_| DpopError::UriMismatch)?;
         let facts = RequestFacts {
             method: request.method.as_str(),
-            htu: &htu,
+            // Normalised by the check.
+            htu: token_endpoint,
             access_token: None,
         };
         self.verify(proof, &facts, SystemTime::now())
