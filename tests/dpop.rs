@@ -209,12 +209,43 @@ async fn dpop_bound_tokens_work_only_with_their_key_and_scheme() {
     let issued: Value = serde_json::from_slice(res.body()).unwrap();
     assert_eq!(issued["token_type"], "DPoP");
     let token = issued["access_token"].as_str().unwrap().to_string();
-    let claims: Value = serde_json::from_slice(
-        &tokbind::proto::base64url::decode(token.split('.').nth(1).unwrap().as_bytes()).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(claims["cnf"]["jkt"], alice.jkt());
+    assert_eq!(jwt_claims(&token)["cnf"]["jkt"], alice.jkt());
     let dpop_auth = format!("DPoP {token}");
+
+    // The refresh token is bound to the same key (RFC 9449 §5: a public client's must be).
+    let refresh_token = issued["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |key: Option<&DpopKey>| {
+        let b = match key {
+            Some(key) => s.dpop_request(key, "POST", "/token", None),
+            None => Request::post("/token"),
+        };
+        b.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::from(format!(
+                "grant_type=refresh_token&refresh_token={refresh_token}"
+            )))
+            .unwrap()
+    };
+    let res = s.send(&plain, refresh(Some(&alice))).await;
+    assert_eq!(res.status(), 200, "{}", body(&res));
+    let refreshed: Value = serde_json::from_slice(res.body()).unwrap();
+    let access_token = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(access_token)["cnf"]["jkt"], alice.jkt());
+    for (what, key, why) in [
+        (
+            "a stolen refresh token with the thief's key",
+            Some(&mallory),
+            "binding_mismatch",
+        ),
+        ("a stolen refresh token without a proof", None, "no_proof"),
+    ] {
+        let res = s.send(&plain, refresh(key)).await;
+        assert_eq!(
+            (res.status().as_u16(), reason(&res).as_str()),
+            (400, why),
+            "{what}: {}",
+            body(&res)
+        );
+    }
 
     let me = |key: &DpopKey, ath: Option<&str>, auth: &str| {
         empty(

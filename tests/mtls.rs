@@ -87,11 +87,7 @@ async fn certificate_bound_tokens_and_cookies_need_that_certificate() {
         .unwrap();
     let expected =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(openssl::sha::sha256(&der));
-    let claims: Value = serde_json::from_slice(
-        &tokbind::proto::base64url::decode(token.split('.').nth(1).unwrap().as_bytes()).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(claims["cnf"]["x5t#S256"], expected.as_str());
+    assert_eq!(jwt_claims(&token)["cnf"]["x5t#S256"], expected.as_str());
 
     let auth = format!("Bearer {token}");
     let res = send(

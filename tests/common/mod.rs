@@ -174,6 +174,12 @@ pub fn json_body(res: &Response<Bytes>) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", res.body()))
 }
 
+/// A JWT's claims, unchecked (the signature is the layers' business, not the test's).
+pub fn jwt_claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&tokbind::proto::base64url::decode(payload.as_bytes()).unwrap()).unwrap()
+}
+
 /// The `reason` of a problem response ("" when there is none).
 pub fn reason(res: &Response<Bytes>) -> String {
     let v: Value = serde_json::from_slice(res.body()).unwrap_or_default();
@@ -297,24 +303,52 @@ pub async fn echo_cookie(headers: http::HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// A token endpoint stand-in: an access token for `audience`, bound to the first key the
-/// request proved (`cnf.tbh`, `cnf.jkt` or `cnf.x5t#S256`), as
-/// `{"access_token", "token_type"}`; 400 when it proved none.
+/// A token endpoint stand-in. A `POST` issues an access token for `audience` bound to the
+/// first key the request proved (`cnf.tbh`, `cnf.jkt` or `cnf.x5t#S256`) and a refresh
+/// token bound to the same key, as `{"access_token", "token_type", "refresh_token"}`; 400
+/// when it proved none. With the form `grant_type=refresh_token&refresh_token=…` the
+/// refresh token must be one it issued, presented with its key (400 `invalid_grant` with
+/// the reason otherwise).
 pub fn bound_token_endpoint(
     issuer: Arc<tokbind::oauth::TokenIssuer>,
     audience: &'static str,
 ) -> axum::routing::MethodRouter {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
     use axum::response::IntoResponse;
     use tokbind::oauth::cnf::Confirmation;
+    use tokbind::oauth::{BoundGrant, CnfPolicy};
     use tokbind::proto::{Mechanism, ProvenKeys};
 
+    let grants: Arc<Mutex<HashMap<String, BoundGrant>>> = Arc::default();
     axum::routing::post(move |req: axum::extract::Request| async move {
-        let key = req
+        let keys = req
             .extensions()
             .get::<ProvenKeys>()
-            .and_then(|k| k.iter().next().cloned());
-        let (Some(key), Some(cnf)) = (key.clone(), key.as_ref().and_then(Confirmation::for_key))
-        else {
+            .cloned()
+            .unwrap_or_default();
+        let body = axum::body::to_bytes(req.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let form: HashMap<String, String> =
+            url::form_urlencoded::parse(&body).into_owned().collect();
+        if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+            let grant = form
+                .get("refresh_token")
+                .and_then(|t| grants.lock().unwrap().get(t).cloned());
+            let checked = grant.map(|g| g.check(&keys, CnfPolicy::Required));
+            if let Some(reason) = match checked {
+                None => Some("unknown_refresh_token"),
+                Some(Err(e)) => Some(e.reason()),
+                Some(Ok(())) => None,
+            } {
+                let body = json!({"error": "invalid_grant", "reason": reason});
+                return (http::StatusCode::BAD_REQUEST, Json(body)).into_response();
+            }
+        }
+        let key = keys.iter().next();
+        let (Some(key), Some(cnf)) = (key, key.and_then(Confirmation::for_key)) else {
             return (http::StatusCode::BAD_REQUEST, "prove a key").into_response();
         };
         let lifetime = std::time::Duration::from_secs(300);
@@ -333,6 +367,17 @@ pub fn bound_token_endpoint(
         } else {
             "Bearer"
         };
-        Json(json!({"access_token": token, "token_type": token_type})).into_response()
+        let refresh = BoundGrant::issue(&keys);
+        let refresh_token = refresh.value.clone();
+        grants
+            .lock()
+            .unwrap()
+            .insert(refresh_token.clone(), refresh);
+        Json(json!({
+            "access_token": token,
+            "token_type": token_type,
+            "refresh_token": refresh_token,
+        }))
+        .into_response()
     })
 }

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokbind_oauth::metadata::Introspection;
 use tokbind_oauth::pkce::{self, StoredChallenge};
 use tokbind_oauth::{BoundGrant, CnfPolicy, TokenIssuer, TokenVerifier, random_token};
-use tokbind_proto::{ProvenKeys, TokenBindingId};
+use tokbind_proto::{ProvenKey, ProvenKeys, TokenBindingId};
 use tower_tokbind::{ProvidedBinding, TokenBindingLayer, VerifiedTokenBinding};
 
 use crate::store::{SharedStore, StoreError};
@@ -344,7 +344,7 @@ async fn issue(
             referred.as_ref(),
             Default::default(),
         )?;
-        let grant = BoundGrant::issue(provided);
+        let grant = BoundGrant::issue(provided.map(ProvenKey::token_binding).as_ref());
         let body = json!({
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME.as_secs(),

@@ -4,7 +4,7 @@
 //! | role | what | where |
 //! |---|---|---|
 //! | Token Provider (IdP, AS) | ID/access tokens with `cnf.tbh` of the referred ID | [`TokenIssuer`] |
-//! | Token Provider | refresh tokens and codes bound to the provided ID | [`BoundGrant`] |
+//! | Token Provider | refresh tokens and codes bound to the provided ID (or DPoP key, certificate) | [`BoundGrant`] |
 //! | Token Provider | PKCE `TB-S256` and `referred_tb` | [`pkce`] |
 //! | Token Provider | introspection with `cnf`, metadata | [`metadata`] |
 //! | Token Consumer (RS) | bearer JWT checked against the request's key | [`BoundBearerLayer`] |
