@@ -331,13 +331,7 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
     let res = s
         .send(
             &client,
-            post(
-                "/dbsc/refresh",
-                &[
-                    ("sec-secure-session-id", &format!("\"{sid}\"")),
-                    ("secure-session-response", &refresh_proof),
-                ],
-            ),
+            refresh(&format!("\"{sid}\""), &refresh_proof, None),
         )
         .await;
     assert_eq!(res.status(), 200, "{}", text(&res));
@@ -354,31 +348,11 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
     };
 
     // A replayed proof is stale (benign: a new challenge); another key's proof is refused.
-    let res = s
-        .send(
-            &client,
-            post(
-                "/dbsc/refresh",
-                &[
-                    ("sec-secure-session-id", &sid),
-                    ("secure-session-response", &refresh_proof),
-                ],
-            ),
-        )
-        .await;
+    let res = s.send(&client, refresh(&sid, &refresh_proof, None)).await;
     assert_eq!(res.status(), 403);
     let mallory = DbscBrowser::new();
     let res = s
-        .send(
-            &client,
-            post(
-                "/dbsc/refresh",
-                &[
-                    ("sec-secure-session-id", &sid),
-                    ("secure-session-response", &mallory.proof(&next, false)),
-                ],
-            ),
-        )
+        .send(&client, refresh(&sid, &mallory.proof(&next, false), None))
         .await;
     assert_eq!(res.status(), 401, "{}", text(&res));
     assert_eq!(
@@ -485,6 +459,16 @@ async fn the_same_layer_binds_the_session_for_token_binding_and_dpop_clients() {
     assert_eq!(text(&s.send(&plain, get("/me", &[&id])).await), "alice");
 }
 
+/// A refresh of session `sid` with `proof`, carrying `cookie` if given.
+fn refresh(sid: &str, proof: &str, cookie: Option<&str>) -> Request<Full<Bytes>> {
+    let mut headers = vec![
+        ("sec-secure-session-id", sid),
+        ("secure-session-response", proof),
+    ];
+    headers.extend(cookie.map(|c| ("cookie", c)));
+    post("/dbsc/refresh", &headers)
+}
+
 /// A refresh signed by another key, sent with the session's own cookie, means that cookie
 /// left the device: the session ends, for the thief and for the browser alike.
 #[tokio::test]
@@ -505,38 +489,15 @@ async fn a_stolen_cookie_with_a_forged_refresh_ends_the_session() {
         };
         let forged = mallory.proof(&alice.next, false);
         let res = s
-            .send(
-                &client,
-                post(
-                    "/dbsc/refresh",
-                    &[
-                        ("sec-secure-session-id", &alice.sid),
-                        ("secure-session-response", &forged),
-                        ("cookie", cookie),
-                    ],
-                ),
-            )
+            .send(&client, refresh(&alice.sid, &forged, Some(cookie)))
             .await;
         assert_eq!(res.status(), 401, "{stolen}: {}", text(&res));
 
         // Ended: the cookies open nothing, and the browser's own refresh is told to stop,
         // even with a proof its key signed.
         assert_eq!(s.send(&client, me()).await.status(), 401, "{stolen}");
-        let res = s
-            .send(
-                &client,
-                post(
-                    "/dbsc/refresh",
-                    &[
-                        ("sec-secure-session-id", &alice.sid),
-                        (
-                            "secure-session-response",
-                            &browser.proof(&alice.next, false),
-                        ),
-                    ],
-                ),
-            )
-            .await;
+        let proof = browser.proof(&alice.next, false);
+        let res = s.send(&client, refresh(&alice.sid, &proof, None)).await;
         let body: Value = serde_json::from_slice(res.body()).unwrap();
         assert_eq!(
             (res.status().as_u16(), body["continue"].clone()),
