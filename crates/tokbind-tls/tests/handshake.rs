@@ -438,3 +438,107 @@ async fn tls13_tickets_allow_no_early_data() {
     server.join().unwrap();
     assert_eq!(limit, Some(16384));
 }
+
+// libssl functions `openssl-sys` does not declare (the process links libssl through it).
+unsafe extern "C" {
+    fn SSL_renegotiate(ssl: *mut openssl_sys::SSL) -> std::os::raw::c_int;
+    fn SSL_renegotiate_pending(ssl: *const openssl_sys::SSL) -> std::os::raw::c_int;
+}
+
+/// A plain OpenSSL TLS 1.2 client that offers Token Binding, connects, then asks to
+/// renegotiate. `Ok` when the renegotiation completed.
+fn try_renegotiate(addr: std::net::SocketAddr, cert: &SelfSigned) -> Result<(), String> {
+    use foreign_types::ForeignTypeRef as _;
+    use openssl::ssl::{ExtensionContext, SslConnector, SslMethod, SslVersion};
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_max_proto_version(Some(SslVersion::TLS1_2)).unwrap();
+    b.cert_store_mut()
+        .add_cert(openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
+        .unwrap();
+    // token_binding 1.0, ecdsap256.
+    b.add_custom_ext(
+        24,
+        ExtensionContext::TLS_ONLY
+            | ExtensionContext::CLIENT_HELLO
+            | ExtensionContext::TLS1_2_SERVER_HELLO,
+        |_, _, _| Ok(Some(&[1u8, 0, 1, 2][..])),
+        |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut tls = b
+        .build()
+        .connect("localhost", tcp)
+        .map_err(|e| e.to_string())?;
+    // SAFETY: `tls.ssl()` borrows the live SSL object the stream owns; SSL_renegotiate
+    // only marks it to start a handshake, which `do_handshake` below runs.
+    if unsafe { SSL_renegotiate(tls.ssl().as_ptr()) } != 1 {
+        return Err("SSL_renegotiate could not schedule a renegotiation".into());
+    }
+    tls.do_handshake().map_err(|e| e.to_string())?;
+    // SAFETY: a read-only query on the same live SSL object.
+    match unsafe { SSL_renegotiate_pending(tls.ssl().as_ptr()) } {
+        0 => Ok(()),
+        _ => Err("the renegotiation never completed".into()),
+    }
+}
+
+/// The acceptor refuses renegotiation (`SSL_OP_NO_RENEGOTIATION`), so a connection's
+/// Token Binding and EKM are those of its one handshake (RFC 8472 §5 would otherwise make
+/// every renegotiation negotiate Token Binding again). A client that asks is refused; the
+/// same client renegotiates with a server that allows it, so the check can see one.
+#[tokio::test]
+async fn client_initiated_renegotiation_is_refused() {
+    use tokio::io::AsyncReadExt as _;
+    let cert = cert();
+    let a = acceptor(&cert).build().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut tls, info) = a.accept(tcp).await.unwrap();
+        // Reading is what processes a renegotiation request.
+        let _ = tls.read(&mut [0u8; 16]).await;
+        info
+    });
+    let client_cert = cert.clone();
+    let renegotiated = tokio::task::spawn_blocking(move || try_renegotiate(addr, &client_cert))
+        .await
+        .unwrap();
+    let info = server.await.unwrap();
+    assert_eq!(info.tls_version(), TlsVersion::Tls12);
+    assert!(info.negotiated().is_some(), "Token Binding was negotiated");
+    assert!(
+        renegotiated
+            .as_ref()
+            .is_err_and(|e| e.contains("no renegotiation")),
+        "{renegotiated:?}"
+    );
+
+    // Control: an OpenSSL server that allows renegotiation (OpenSSL 3 refuses a client's
+    // unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION, bit 8, is set).
+    let mut b =
+        openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls_server())
+            .unwrap();
+    b.clear_options(openssl::ssl::SslOptions::NO_RENEGOTIATION);
+    b.set_options(openssl::ssl::SslOptions::from_bits_retain(1 << 8));
+    b.set_certificate(&openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
+        .unwrap();
+    b.set_private_key(&openssl::pkey::PKey::private_key_from_pem(&cert.key_pem).unwrap())
+        .unwrap();
+    let permissive = b.build();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut tls = permissive.accept(tcp).unwrap();
+        while matches!(std::io::Read::read(&mut tls, &mut [0u8; 16]), Ok(n) if n > 0) {}
+    });
+    let renegotiated = tokio::task::spawn_blocking(move || try_renegotiate(addr, &cert))
+        .await
+        .unwrap();
+    server.join().unwrap();
+    assert_eq!(renegotiated, Ok(()));
+}
