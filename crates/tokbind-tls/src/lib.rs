@@ -12,6 +12,39 @@
 //! * [`serve()`] — runs a Tower service (an axum `Router`) over the acceptor, putting an
 //!   `Arc<`[`ConnectionInfo`]`>` in every request.
 //! * [`SelfSigned`] — certificates for demos and tests.
+//!
+//! Both ends of one real handshake on loopback:
+//!
+//! ```
+//! use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor, TokenBindingConnector};
+//! use tokio::net::{TcpListener, TcpStream};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let cert = SelfSigned::generate(&["localhost"])?;
+//! let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
+//! let connector = TokenBindingConnector::builder()
+//!     .server_verification(ServerVerification::Roots(cert.cert_pem.clone()))
+//!     .build()?;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! let server = tokio::spawn(async move {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let (_tls, info) = acceptor.accept(tcp).await?;
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(info)
+//! });
+//! let (_tls, client) = connector.connect("localhost", TcpStream::connect(addr).await?).await?;
+//! let server = server.await??;
+//!
+//! // Both ends negotiated Token Binding (ecdsap256 by default) and export the same EKM,
+//! // which every Sec-Token-Binding signature on this connection covers.
+//! assert!(server.negotiated().is_some());
+//! assert_eq!(client.negotiated(), server.negotiated());
+//! assert_eq!(client.ekm(), server.ekm());
+//! # Ok(())
+//! # }
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
