@@ -3,7 +3,10 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use bytes::Bytes;
+use http_body_util::Full;
 use tokbind_client::Client;
+use tokbind_dpop::DpopKey;
 use tokbind_tls::{ServerVerification, TokenBindingConnector};
 
 use crate::Failure;
@@ -32,6 +35,10 @@ pub struct GetArgs {
     /// The private key (PEM) of --client-cert.
     #[arg(long, requires = "client_cert")]
     client_key: Option<PathBuf>,
+    /// Also prove a key with DPoP (RFC 9449): a proof for this GET, signed by a fresh
+    /// P-256 key whose thumbprint (`jkt`) is printed on standard error.
+    #[arg(long)]
+    dpop: bool,
 }
 
 pub async fn run(args: GetArgs) -> Result<(), Failure> {
@@ -62,10 +69,18 @@ pub async fn run(args: GetArgs) -> Result<(), Failure> {
         .map(|b| b.server_verification(verification))
         .and_then(|b| b.build())
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    let response = client
-        .get(args.url.clone())
-        .await
-        .map_err(|e| Failure::Rejected(format!("{}: {e}", args.url)))?;
+    let mut request = http::Request::get(args.url.clone());
+    if args.dpop {
+        let key = DpopKey::generate().map_err(|e| Failure::Rejected(e.to_string()))?;
+        eprintln!("dpop jkt: {}", key.jkt());
+        request = request.header("dpop", key.proof("GET", &args.url.to_string(), None, None));
+    }
+    let request = request
+        .body(Full::<Bytes>::default())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let rejected = |e| Failure::Rejected(format!("{}: {e}", args.url));
+    let mut connection = client.connect(&args.url).await.map_err(rejected)?;
+    let response = connection.send(request).await.map_err(rejected)?;
     if !response.status().is_success() {
         eprintln!("tokbind: HTTP {}", response.status());
     }

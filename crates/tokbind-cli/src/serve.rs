@@ -1,4 +1,4 @@
-//! `tokbind serve`: a demo server protected by the verifying layer.
+//! `tokbind serve`: a demo server protected by the verifying layer (and the DPoP layer).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -7,7 +7,8 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use tokbind_proto::{ConnectionInfo, TokenBindingId};
+use tokbind_dpop::{DpopLayer, DpopVerifier};
+use tokbind_proto::{ConnectionInfo, Mechanism, ProvenKeys, TokenBindingId};
 use tower_tokbind::{ProvidedBinding, ReferredBinding, TokenBindingLayer};
 
 use crate::Failure;
@@ -18,6 +19,10 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
+    /// The origin clients address, which DPoP proofs must name in `htu` (default
+    /// `https://` and the address listened on).
+    #[arg(long)]
+    public_origin: Option<String>,
     #[command(flatten)]
     tls: crate::tls_args::ServerTlsArgs,
 }
@@ -31,8 +36,14 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::Rejected(e.to_string()))?;
 
+    let origin = args
+        .public_origin
+        .unwrap_or_else(|| format!("https://{addr}"));
+    let dpop = DpopLayer::new(DpopVerifier::new(), &origin)
+        .map_err(|e| Failure::Usage(format!("--public-origin {origin}: {e}")))?;
     let app = Router::new()
         .route("/", get(whoami))
+        .layer(dpop)
         .layer(TokenBindingLayer::new());
     // The first line is the contract scripts and tests wait for.
     println!("listening on https://{addr}");
@@ -45,12 +56,14 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Rejected(format!("server failed: {e}")))
 }
 
-/// `GET /`: what this connection negotiated, which IDs the request proved, and the client
-/// certificate's thumbprint when there is one.
+/// `GET /`: what this connection negotiated, which IDs the request proved, the DPoP key
+/// when the request carried a valid proof, and the client certificate's thumbprint when
+/// there is one.
 async fn whoami(
     Extension(info): Extension<Arc<ConnectionInfo>>,
     provided: Option<ProvidedBinding>,
     referred: Option<ReferredBinding>,
+    proven: Option<Extension<ProvenKeys>>,
 ) -> Json<Value> {
     fn id(id: &TokenBindingId) -> Value {
         json!({ "tbid": id.to_base64url(), "tbh": id.tbh().to_string() })
@@ -63,6 +76,10 @@ async fn whoami(
         })),
         "provided": provided.map(|p| id(&p.0)),
         "referred": referred.map(|r| id(&r.0)),
+        // With a DPoP proof: what a DPoP-bound token's `cnf` would name.
+        "dpop": proven.as_ref().and_then(|k| k.by(Mechanism::Dpop)).map(|k| json!({
+            "jkt": k.thumbprint().to_string(),
+        })),
         // With --client-certificates: what a certificate-bound token's `cnf` would name.
         "client_certificate": info.client_certificate_key().map(|k| json!({
             "x5t#S256": k.thumbprint().to_string(),

@@ -35,6 +35,31 @@ fn get_shows_the_verified_tbh_from_serve() {
 }
 
 #[test]
+fn a_dpop_proof_from_get_is_verified_by_serve() {
+    let server = serve(&[]);
+    let url = format!("{}/", server.url);
+    let out = get(&[&url, "--insecure", "--dpop"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let jkt = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("dpop jkt: "))
+        .unwrap_or_else(|| panic!("no jkt in: {stderr}"));
+    let body = json(&out);
+    assert_eq!(body["dpop"]["jkt"], jkt);
+    assert!(body["provided"]["tbh"].is_string(), "and Token Binding too");
+    assert!(json(&get(&[&url, "--insecure"]))["dpop"].is_null());
+
+    // The proof names the URL the client used; a server that answers for another origin
+    // refuses it.
+    let elsewhere = serve(&["--public-origin", "https://app.example"]);
+    let out = get(&[&format!("{}/", elsewhere.url), "--insecure", "--dpop"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+    assert_eq!(json(&out)["reason"], "dpop_htu_mismatch");
+}
+
+#[test]
 fn key_parameters_and_tls13_options() {
     let server = serve(&[
         "--key-parameters",
@@ -181,4 +206,17 @@ fn usage_and_transport_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_tokbind"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-origin",
+            "not an origin",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--public-origin"), "{stderr}");
 }
