@@ -264,12 +264,8 @@ async fn untrusted_server_certificate_fails_the_handshake() {
 /// A server that answers `token_binding` with whatever bytes it is given, to check that
 /// the client aborts on every RFC 8472 §4 violation in a real handshake.
 async fn misbehaving_server(cert: &SelfSigned, answer: &'static [u8]) -> std::net::SocketAddr {
-    use openssl::ssl::{ExtensionContext, SslAcceptor, SslMethod};
-    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
-    b.set_certificate(&openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
-        .unwrap();
-    b.set_private_key(&openssl::pkey::PKey::private_key_from_pem(&cert.key_pem).unwrap())
-        .unwrap();
+    use openssl::ssl::ExtensionContext;
+    let mut b = openssl_server(cert);
     b.set_max_proto_version(Some(openssl::ssl::SslVersion::TLS1_2))
         .unwrap();
     b.add_custom_ext(
@@ -354,33 +350,56 @@ async fn several_trusted_roots() {
     }
 }
 
-/// What a plain OpenSSL client that offers Token Binding over TLS 1.3 learns from the
-/// session ticket it is issued: the `max_early_data` it may send on resumption (`None`
-/// when no ticket came).
-fn ticket_early_data_limit(addr: std::net::SocketAddr, cert: &SelfSigned) -> Option<u32> {
-    use openssl::ssl::{ExtensionContext, SslConnector, SslMethod, SslSessionCacheMode};
-    use std::io::Read as _;
-    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
-    b.set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1_3))
+/// An OpenSSL server (not this crate's acceptor) with `cert`, to configure as a test needs.
+fn openssl_server(cert: &SelfSigned) -> openssl::ssl::SslAcceptorBuilder {
+    use openssl::ssl::{SslAcceptor, SslMethod};
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+    b.set_certificate(&openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
         .unwrap();
+    b.set_private_key(&openssl::pkey::PKey::private_key_from_pem(&cert.key_pem).unwrap())
+        .unwrap();
+    b
+}
+
+/// A plain OpenSSL client (not this crate's connector) that trusts `cert`, speaks only
+/// `version` (TLS 1.2 or 1.3), and offers token_binding 1.0 with ecdsap256.
+fn openssl_client(
+    cert: &SelfSigned,
+    version: openssl::ssl::SslVersion,
+) -> openssl::ssl::SslConnectorBuilder {
+    use openssl::ssl::{ExtensionContext, SslConnector, SslMethod, SslVersion};
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_min_proto_version(Some(version)).unwrap();
+    b.set_max_proto_version(Some(version)).unwrap();
     b.cert_store_mut()
         .add_cert(openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
         .unwrap();
-    b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
-    let (tx, rx) = std::sync::mpsc::channel();
-    b.set_new_session_callback(move |_, session| {
-        let _ = tx.send(session.max_early_data());
-    });
-    // token_binding 1.0, ecdsap256.
+    let answered_in = if version == SslVersion::TLS1_3 {
+        ExtensionContext::TLS1_3_ENCRYPTED_EXTENSIONS
+    } else {
+        ExtensionContext::TLS1_2_SERVER_HELLO
+    };
     b.add_custom_ext(
         24,
-        ExtensionContext::TLS_ONLY
-            | ExtensionContext::CLIENT_HELLO
-            | ExtensionContext::TLS1_3_ENCRYPTED_EXTENSIONS,
+        ExtensionContext::TLS_ONLY | ExtensionContext::CLIENT_HELLO | answered_in,
         |_, _, _| Ok(Some(&[1u8, 0, 1, 2][..])),
         |_, _, _, _| Ok(()),
     )
     .unwrap();
+    b
+}
+
+/// What a plain OpenSSL client that offers Token Binding over TLS 1.3 learns from the
+/// session ticket it is issued: the `max_early_data` it may send on resumption (`None`
+/// when no ticket came).
+fn ticket_early_data_limit(addr: std::net::SocketAddr, cert: &SelfSigned) -> Option<u32> {
+    use std::io::Read as _;
+    let mut b = openssl_client(cert, openssl::ssl::SslVersion::TLS1_3);
+    b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::CLIENT);
+    let (tx, rx) = std::sync::mpsc::channel();
+    b.set_new_session_callback(move |_, session| {
+        let _ = tx.send(session.max_early_data());
+    });
     let tcp = std::net::TcpStream::connect(addr).unwrap();
     let mut tls = b.build().connect("localhost", tcp).unwrap();
     // Tickets arrive after the handshake: read to the end to take them in.
@@ -415,13 +434,7 @@ async fn tls13_tickets_allow_no_early_data() {
     assert_eq!(limit, Some(0), "the ticket must allow no early data");
 
     // Control: an OpenSSL server that allows early data says so in its ticket.
-    let mut b =
-        openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls_server())
-            .unwrap();
-    b.set_certificate(&openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
-        .unwrap();
-    b.set_private_key(&openssl::pkey::PKey::private_key_from_pem(&cert.key_pem).unwrap())
-        .unwrap();
+    let mut b = openssl_server(&cert);
     b.set_max_early_data(16384).unwrap();
     let permissive = b.build();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -449,22 +462,7 @@ unsafe extern "C" {
 /// renegotiate. `Ok` when the renegotiation completed.
 fn try_renegotiate(addr: std::net::SocketAddr, cert: &SelfSigned) -> Result<(), String> {
     use foreign_types::ForeignTypeRef as _;
-    use openssl::ssl::{ExtensionContext, SslConnector, SslMethod, SslVersion};
-    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
-    b.set_max_proto_version(Some(SslVersion::TLS1_2)).unwrap();
-    b.cert_store_mut()
-        .add_cert(openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
-        .unwrap();
-    // token_binding 1.0, ecdsap256.
-    b.add_custom_ext(
-        24,
-        ExtensionContext::TLS_ONLY
-            | ExtensionContext::CLIENT_HELLO
-            | ExtensionContext::TLS1_2_SERVER_HELLO,
-        |_, _, _| Ok(Some(&[1u8, 0, 1, 2][..])),
-        |_, _, _, _| Ok(()),
-    )
-    .unwrap();
+    let b = openssl_client(cert, openssl::ssl::SslVersion::TLS1_2);
     let tcp = std::net::TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
@@ -519,15 +517,9 @@ async fn client_initiated_renegotiation_is_refused() {
 
     // Control: an OpenSSL server that allows renegotiation (OpenSSL 3 refuses a client's
     // unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION, bit 8, is set).
-    let mut b =
-        openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls_server())
-            .unwrap();
+    let mut b = openssl_server(&cert);
     b.clear_options(openssl::ssl::SslOptions::NO_RENEGOTIATION);
     b.set_options(openssl::ssl::SslOptions::from_bits_retain(1 << 8));
-    b.set_certificate(&openssl::x509::X509::from_pem(&cert.cert_pem).unwrap())
-        .unwrap();
-    b.set_private_key(&openssl::pkey::PKey::private_key_from_pem(&cert.key_pem).unwrap())
-        .unwrap();
     let permissive = b.build();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
