@@ -34,6 +34,13 @@ pub enum Role {
         /// IdP instance. A fresh key when absent.
         #[arg(long, env = "TOKBIND_SIGNING_KEYS", hide_env_values = true)]
         signing_keys: Option<String>,
+        /// As --signing-keys, read from a file (a mounted secret).
+        #[arg(
+            long,
+            env = "TOKBIND_SIGNING_KEYS_FILE",
+            conflicts_with = "signing_keys"
+        )]
+        signing_keys_file: Option<PathBuf>,
         #[command(flatten)]
         instance: InstanceArgs,
     },
@@ -55,6 +62,9 @@ pub enum Role {
         /// instance. A fresh key when absent.
         #[arg(long, env = "TOKBIND_COOKIE_KEYS", hide_env_values = true)]
         cookie_keys: Option<String>,
+        /// As --cookie-keys, read from a file (a mounted secret).
+        #[arg(long, env = "TOKBIND_COOKIE_KEYS_FILE", conflicts_with = "cookie_keys")]
+        cookie_keys_file: Option<PathBuf>,
         /// The IdP's certificate (PEM) for the back channel, instead of the system's roots.
         #[arg(long, conflicts_with = "insecure")]
         idp_roots: Option<PathBuf>,

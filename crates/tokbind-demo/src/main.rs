@@ -11,10 +11,13 @@
 //! channel and the client run with `--insecure` (no certificate check): demo only.
 //!
 //! Several instances of a server share `--redis`, `--tls-cert`/`--tls-key`, the keys from
-//! `keygen`, and (RP) `--back-channel-keys`; `--instance` names each in a response header.
+//! `keygen` (as variables, or files named by `TOKBIND_SIGNING_KEYS_FILE` and
+//! `TOKBIND_COOKIE_KEYS_FILE`), and (RP) `--back-channel-keys`; `--instance` names each in a
+//! response header.
 //! `tests/scale_out.rs` runs two of each behind HAProxy.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -42,6 +45,17 @@ fn verification(insecure: bool) -> ServerVerification {
 fn host_of(url: &str) -> Result<String, Error> {
     let uri: http::Uri = url.parse()?;
     Ok(uri.host().ok_or("URL without a host")?.to_string())
+}
+
+/// Key material given inline (a flag or variable) or in a file (a mounted secret), if at
+/// all.
+fn key_config(inline: Option<String>, file: Option<PathBuf>) -> Result<Option<String>, Error> {
+    match file {
+        Some(path) => std::fs::read_to_string(&path)
+            .map(Some)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()).into()),
+        None => Ok(inline),
+    }
 }
 
 /// The name of the response header that says which instance answered.
@@ -122,9 +136,10 @@ async fn run(role: Role) -> Result<bool, Error> {
             public_url,
             rp_url,
             signing_keys,
+            signing_keys_file,
             instance,
         } => {
-            let issuer = match signing_keys {
+            let issuer = match key_config(signing_keys, signing_keys_file)? {
                 Some(keys) => TokenIssuer::from_config(public_url.clone(), &keys)?,
                 None => TokenIssuer::generate(public_url.clone())?,
             };
@@ -139,11 +154,12 @@ async fn run(role: Role) -> Result<bool, Error> {
             idp_url,
             insecure,
             cookie_keys,
+            cookie_keys_file,
             idp_roots,
             back_channel_keys,
             instance,
         } => {
-            let cookie_keys = match cookie_keys {
+            let cookie_keys = match key_config(cookie_keys, cookie_keys_file)? {
                 Some(keys) => CookieKeys::from_config(&keys)?,
                 None => CookieKeys::generate()?,
             };

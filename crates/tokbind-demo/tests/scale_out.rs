@@ -21,7 +21,9 @@
 //! * the bound session cookie, access token and ID token are accepted on every instance,
 //!   and the refresh token (bound to the RP's shared back-channel key) on every IdP;
 //! * a stolen cookie or token, presented with another key, is refused on every instance;
-//! * killing one RP and one IdP instance loses no session.
+//! * killing one RP and one IdP instance loses no session;
+//! * keys given in a file (the second instance of each) and in a variable (the first) are
+//!   the same keys.
 //!
 //! Needs `redis-server` and `haproxy` (Debian packages; `.ci/run` installs them). Run
 //! alone with `cargo test -p tokbind-demo --test scale_out -- --nocapture`.
@@ -151,7 +153,12 @@ backend idp
                 .unwrap(),
         );
 
+        // The first instance of each service takes its keys from a variable, the second
+        // from a file (a mounted secret): the tokens and cookies that work on both show the
+        // two routes give the same keys.
         let (signing_keys, cookie_keys) = keygen();
+        std::fs::write(path("signing-keys"), format!("{signing_keys}\n")).unwrap();
+        std::fs::write(path("cookie-keys"), format!("{cookie_keys}\n")).unwrap();
         let spawn = |name: &'static str, mut command: Command| {
             command
                 .env("TOKBIND_INSTANCE", name)
@@ -174,8 +181,12 @@ backend idp
                 "--rp-url",
                 &rp_url,
             ]);
-            c.env("TOKBIND_SIGNING_KEYS", &signing_keys)
-                .env("TOKBIND_TLS_CERT", path("idp.crt"))
+            if name == "idp-1" {
+                c.env("TOKBIND_SIGNING_KEYS", &signing_keys);
+            } else {
+                c.env("TOKBIND_SIGNING_KEYS_FILE", path("signing-keys"));
+            }
+            c.env("TOKBIND_TLS_CERT", path("idp.crt"))
                 .env("TOKBIND_TLS_KEY", path("idp.key"));
             instances.push(spawn(name, c));
         }
@@ -189,9 +200,13 @@ backend idp
                 "--idp-url",
                 &idp_url,
             ]);
+            if name == "rp-1" {
+                c.env("TOKBIND_COOKIE_KEYS", &cookie_keys);
+            } else {
+                c.env("TOKBIND_COOKIE_KEYS_FILE", path("cookie-keys"));
+            }
             c.arg("--idp-roots")
                 .arg(path("idp.crt"))
-                .env("TOKBIND_COOKIE_KEYS", &cookie_keys)
                 .env("TOKBIND_BACK_CHANNEL_KEYS", path("rp-back-channel-keys"))
                 .env("TOKBIND_TLS_CERT", path("rp.crt"))
                 .env("TOKBIND_TLS_KEY", path("rp.key"));
