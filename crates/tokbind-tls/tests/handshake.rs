@@ -389,21 +389,84 @@ fn openssl_client(
     b
 }
 
+/// One connection from a plain OpenSSL `client` (blocking, on its own thread) to this
+/// crate's `acceptor`. The server says `hello`, then reads until the client is done (reading
+/// is what processes anything the client asks after the handshake). Returns the server's
+/// view of the connection and the client's result.
+async fn to_acceptor<T: Send + 'static>(
+    acceptor: TokenBindingAcceptor,
+    cert: &SelfSigned,
+    client: fn(std::net::SocketAddr, &SelfSigned) -> T,
+) -> (tokbind_proto::ConnectionInfo, T) {
+    use tokio::io::AsyncReadExt as _;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut tls, info) = acceptor.accept(tcp).await.unwrap();
+        tls.write_all(b"hello").await.unwrap();
+        while matches!(tls.read(&mut [0u8; 16]).await, Ok(n) if n > 0) {}
+        info
+    });
+    let cert = cert.clone();
+    let result = tokio::task::spawn_blocking(move || client(addr, &cert))
+        .await
+        .unwrap();
+    (server.await.unwrap(), result)
+}
+
+/// The same client against a plain OpenSSL server that behaves the same way: the control
+/// that shows the client can see what it checks for.
+async fn to_openssl<T: Send + 'static>(
+    server: openssl::ssl::SslAcceptor,
+    cert: &SelfSigned,
+    client: fn(std::net::SocketAddr, &SelfSigned) -> T,
+) -> T {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut tls = server.accept(tcp).unwrap();
+        tls.write_all(b"hello").unwrap();
+        while matches!(tls.read(&mut [0u8; 16]), Ok(n) if n > 0) {}
+    });
+    let cert = cert.clone();
+    let result = tokio::task::spawn_blocking(move || client(addr, &cert))
+        .await
+        .unwrap();
+    server.join().unwrap();
+    result
+}
+
+/// Connect as `b` and read the server's `hello`.
+fn connect_and_read_hello(
+    b: openssl::ssl::SslConnectorBuilder,
+    addr: std::net::SocketAddr,
+) -> openssl::ssl::SslStream<std::net::TcpStream> {
+    use std::io::Read as _;
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut tls = b.build().connect("localhost", tcp).unwrap();
+    let mut hello = [0u8; 5];
+    tls.read_exact(&mut hello).unwrap();
+    assert_eq!(&hello, b"hello");
+    tls
+}
+
 /// What a plain OpenSSL client that offers Token Binding over TLS 1.3 learns from the
 /// session ticket it is issued: the `max_early_data` it may send on resumption (`None`
 /// when no ticket came).
 fn ticket_early_data_limit(addr: std::net::SocketAddr, cert: &SelfSigned) -> Option<u32> {
-    use std::io::Read as _;
     let mut b = openssl_client(cert, openssl::ssl::SslVersion::TLS1_3);
     b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::CLIENT);
     let (tx, rx) = std::sync::mpsc::channel();
     b.set_new_session_callback(move |_, session| {
         let _ = tx.send(session.max_early_data());
     });
-    let tcp = std::net::TcpStream::connect(addr).unwrap();
-    let mut tls = b.build().connect("localhost", tcp).unwrap();
-    // Tickets arrive after the handshake: read to the end to take them in.
-    let _ = tls.read_to_end(&mut Vec::new());
+    // Tickets come after the handshake, before the server's first data.
+    let _tls = connect_and_read_hello(b, addr);
     rx.recv_timeout(std::time::Duration::from_secs(5)).ok()
 }
 
@@ -415,20 +478,7 @@ fn ticket_early_data_limit(addr: std::net::SocketAddr, cert: &SelfSigned) -> Opt
 async fn tls13_tickets_allow_no_early_data() {
     let cert = cert();
     let a = acceptor(&cert).tls13_token_binding(true).build().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (mut tls, info) = a.accept(tcp).await.unwrap();
-        tls.write_all(b"hello").await.unwrap();
-        let _ = tls.shutdown().await;
-        info
-    });
-    let client_cert = cert.clone();
-    let limit = tokio::task::spawn_blocking(move || ticket_early_data_limit(addr, &client_cert))
-        .await
-        .unwrap();
-    let info = server.await.unwrap();
+    let (info, limit) = to_acceptor(a, &cert, ticket_early_data_limit).await;
     assert_eq!(info.tls_version(), TlsVersion::Tls13);
     assert!(info.negotiated().is_some(), "Token Binding over TLS 1.3");
     assert_eq!(limit, Some(0), "the ticket must allow no early data");
@@ -436,19 +486,7 @@ async fn tls13_tickets_allow_no_early_data() {
     // Control: an OpenSSL server that allows early data says so in its ticket.
     let mut b = openssl_server(&cert);
     b.set_max_early_data(16384).unwrap();
-    let permissive = b.build();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = std::thread::spawn(move || {
-        let (tcp, _) = listener.accept().unwrap();
-        let mut tls = permissive.accept(tcp).unwrap();
-        std::io::Write::write_all(&mut tls, b"hello").unwrap();
-        let _ = tls.shutdown();
-    });
-    let limit = tokio::task::spawn_blocking(move || ticket_early_data_limit(addr, &cert))
-        .await
-        .unwrap();
-    server.join().unwrap();
+    let limit = to_openssl(b.build(), &cert, ticket_early_data_limit).await;
     assert_eq!(limit, Some(16384));
 }
 
@@ -463,13 +501,7 @@ unsafe extern "C" {
 fn try_renegotiate(addr: std::net::SocketAddr, cert: &SelfSigned) -> Result<(), String> {
     use foreign_types::ForeignTypeRef as _;
     let b = openssl_client(cert, openssl::ssl::SslVersion::TLS1_2);
-    let tcp = std::net::TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    let mut tls = b
-        .build()
-        .connect("localhost", tcp)
-        .map_err(|e| e.to_string())?;
+    let mut tls = connect_and_read_hello(b, addr);
     // SAFETY: `tls.ssl()` borrows the live SSL object the stream owns; SSL_renegotiate
     // only marks it to start a handshake, which `do_handshake` below runs.
     if unsafe { SSL_renegotiate(tls.ssl().as_ptr()) } != 1 {
@@ -489,23 +521,9 @@ fn try_renegotiate(addr: std::net::SocketAddr, cert: &SelfSigned) -> Result<(), 
 /// same client renegotiates with a server that allows it, so the check can see one.
 #[tokio::test]
 async fn client_initiated_renegotiation_is_refused() {
-    use tokio::io::AsyncReadExt as _;
     let cert = cert();
     let a = acceptor(&cert).build().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (mut tls, info) = a.accept(tcp).await.unwrap();
-        // Reading is what processes a renegotiation request.
-        let _ = tls.read(&mut [0u8; 16]).await;
-        info
-    });
-    let client_cert = cert.clone();
-    let renegotiated = tokio::task::spawn_blocking(move || try_renegotiate(addr, &client_cert))
-        .await
-        .unwrap();
-    let info = server.await.unwrap();
+    let (info, renegotiated) = to_acceptor(a, &cert, try_renegotiate).await;
     assert_eq!(info.tls_version(), TlsVersion::Tls12);
     assert!(info.negotiated().is_some(), "Token Binding was negotiated");
     assert!(
@@ -520,17 +538,5 @@ async fn client_initiated_renegotiation_is_refused() {
     let mut b = openssl_server(&cert);
     b.clear_options(openssl::ssl::SslOptions::NO_RENEGOTIATION);
     b.set_options(openssl::ssl::SslOptions::from_bits_retain(1 << 8));
-    let permissive = b.build();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = std::thread::spawn(move || {
-        let (tcp, _) = listener.accept().unwrap();
-        let mut tls = permissive.accept(tcp).unwrap();
-        while matches!(std::io::Read::read(&mut tls, &mut [0u8; 16]), Ok(n) if n > 0) {}
-    });
-    let renegotiated = tokio::task::spawn_blocking(move || try_renegotiate(addr, &cert))
-        .await
-        .unwrap();
-    server.join().unwrap();
-    assert_eq!(renegotiated, Ok(()));
+    assert_eq!(to_openssl(b.build(), &cert, try_renegotiate).await, Ok(()));
 }
