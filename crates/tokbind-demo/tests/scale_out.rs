@@ -227,6 +227,8 @@ backend idp
         for addr in idp_addrs.iter().chain(&rp_addrs) {
             wait_for_port(addr, "an instance", started);
         }
+        // HAProxy is listening (it logs this probe as `rp → <NOSRV>` if no instance is up
+        // yet), then its checks have seen every instance.
         wait_for_port(&format!("127.0.0.3:{rp_lb}"), "HAProxy", started);
         deployment.wait_until_haproxy_sees(&["rp-1", "rp-2", "idp-1", "idp-2"], "UP");
         deployment
