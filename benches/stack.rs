@@ -11,19 +11,16 @@
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
 use http::{HeaderValue, Request, Response};
 use tokbind::dbsc::DbscLayer;
 use tokbind::dpop::{DpopLayer, DpopVerifier};
-use tokbind::proto::{
-    ConnectionInfo, Ekm, KeyParameters, MessageBuilder, Negotiated, ProtocolVersion, SigningKey,
-    TlsVersion,
-};
+use tokbind::proto::{ConnectionInfo, Ekm, KeyParameters, MessageBuilder, SigningKey};
 use tokbind::tower::TokenBindingLayer;
 use tokbind::tower::cookie::CookieKeys;
+use tokbind_bench::Side;
 use tower::util::BoxCloneService;
 use tower::{Service, ServiceBuilder, ServiceExt as _};
 
@@ -53,16 +50,7 @@ fn fixture() -> Fixture {
         .build()
         .unwrap();
     let ekm = [0x33; 32];
-    let info = Arc::new(ConnectionInfo::with_token_binding(
-        TlsVersion::Tls12,
-        true,
-        false,
-        Negotiated {
-            version: ProtocolVersion::V1_0,
-            key_parameters: KeyParameters::EcdsaP256,
-        },
-        Ekm::new(ekm),
-    ));
+    let info = Arc::new(tokbind_bench::bound_connection(ekm));
     let key = SigningKey::generate(KeyParameters::EcdsaP256).unwrap();
     let header = MessageBuilder::new(&Ekm::new(ekm))
         .provided(&key)
@@ -137,23 +125,13 @@ criterion_group!(benches, bench);
 
 /// Median over rounds of (`which` batch time ÷ Token Binding only batch time).
 fn paired_ratio(f: &mut Fixture, which: usize) -> f64 {
-    const ROUNDS: usize = 60;
-    const BATCH: u32 = 2000;
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
-        let t = Instant::now();
-        for _ in 0..BATCH {
-            call(f, TB);
-        }
-        let base = t.elapsed();
-        let t = Instant::now();
-        for _ in 0..BATCH {
-            call(f, which);
-        }
-        ratios.push(t.elapsed().as_secs_f64() / base.as_secs_f64());
-    }
-    ratios.sort_by(f64::total_cmp);
-    ratios[ROUNDS / 2]
+    tokbind_bench::paired_median(60, 2000, |side| {
+        let stack = match side {
+            Side::Baseline => TB,
+            Side::Measured => which,
+        };
+        call(f, stack);
+    })
 }
 
 fn main() {

@@ -7,12 +7,13 @@
 //! measured in alternating batches (see tokbind-proto's `verify` bench), is printed last.
 
 use std::hint::black_box;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group};
+use tokbind_bench::Side;
 use tokbind_dpop::{DpopKey, DpopVerifier, RequestFacts};
 
 const URI: &str = "https://api.example/v1/me";
@@ -73,25 +74,12 @@ criterion_group!(benches, bench);
 
 /// Median over rounds of (check_proof batch time ÷ raw batch time), batches alternating.
 fn paired_ratio() -> f64 {
-    const ROUNDS: usize = 40;
-    const BATCH: u32 = 100;
     let f = fixture();
     let now = SystemTime::now();
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
-        let t = Instant::now();
-        for _ in 0..BATCH {
-            assert!(raw(&f));
-        }
-        let raw_time = t.elapsed();
-        let t = Instant::now();
-        for _ in 0..BATCH {
-            assert!(full(&f, now));
-        }
-        ratios.push(t.elapsed().as_secs_f64() / raw_time.as_secs_f64());
-    }
-    ratios.sort_by(f64::total_cmp);
-    ratios[ROUNDS / 2]
+    tokbind_bench::paired_median(40, 100, |side| match side {
+        Side::Baseline => assert!(raw(&f)),
+        Side::Measured => assert!(full(&f, now)),
+    })
 }
 
 fn main() {

@@ -10,6 +10,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group};
+use tokbind_bench::Side;
 use tokbind_proto::{
     Ekm, KeyParameters, MessageBuilder, PreparedKey, SigningKey, TokenBindingMessage,
     TokenBindingType, base64url, verify_header,
@@ -113,14 +114,9 @@ fn median_ns(id: &str) -> Option<f64> {
     v["median"]["point_estimate"].as_f64()
 }
 
-/// The ratio header/raw measured by alternating short batches of each, so that drift in
-/// machine speed (frequency, other load) hits both sides alike; the median of the
-/// per-round ratios is reported. Criterion measures the two benchmarks minutes apart, and
-/// on a small shared machine that drift alone can exceed the 10% being measured.
+/// The ratio header/raw, in alternating batches ([`tokbind_bench::paired_median`]):
+/// criterion's two separate measurements drift apart by more than the 10% being measured.
 fn paired_ratio(kp: KeyParameters) -> f64 {
-    use std::time::Instant;
-    const ROUNDS: usize = 60;
-    const BATCH: u32 = 100;
     let ekm = Ekm::new([0x5a; 32]);
     let key = SigningKey::generate(kp).unwrap();
     let header = MessageBuilder::new(&ekm)
@@ -133,22 +129,12 @@ fn paired_ratio(kp: KeyParameters) -> f64 {
     let binding = message.bindings()[0];
     let prepared = PreparedKey::new(&binding.id).unwrap();
     let input = ekm.signed_input(TokenBindingType::Provided, kp);
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
-        let t = Instant::now();
-        for _ in 0..BATCH {
-            assert!(prepared.verify(black_box(&input), black_box(binding.signature)));
-        }
-        let raw = t.elapsed();
-        let t = Instant::now();
-        for _ in 0..BATCH {
+    tokbind_bench::paired_median(60, 100, |side| match side {
+        Side::Baseline => assert!(prepared.verify(black_box(&input), black_box(binding.signature))),
+        Side::Measured => {
             black_box(verify_header(black_box(header.as_bytes()), &ekm, kp).unwrap());
         }
-        let full = t.elapsed();
-        ratios.push(full.as_secs_f64() / raw.as_secs_f64());
-    }
-    ratios.sort_by(f64::total_cmp);
-    ratios[ROUNDS / 2]
+    })
 }
 
 fn main() {

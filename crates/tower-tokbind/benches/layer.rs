@@ -11,25 +11,12 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group};
 use http::{Request, Response};
-use tokbind_proto::{
-    ConnectionInfo, Ekm, KeyParameters, MessageBuilder, Negotiated, ProtocolVersion, SigningKey,
-    TlsVersion,
-};
+use tokbind_proto::{ConnectionInfo, Ekm, KeyParameters, MessageBuilder, SigningKey};
 use tower::{Service, ServiceExt as _};
 use tower_tokbind::TokenBindingLayer;
 
 fn connection(ekm: [u8; 32]) -> Arc<ConnectionInfo> {
-    let negotiated = Negotiated {
-        version: ProtocolVersion::V1_0,
-        key_parameters: KeyParameters::EcdsaP256,
-    };
-    Arc::new(ConnectionInfo::with_token_binding(
-        TlsVersion::Tls12,
-        true,
-        false,
-        negotiated,
-        Ekm::new(ekm),
-    ))
+    Arc::new(tokbind_bench::bound_connection(ekm))
 }
 
 fn request(info: &Arc<ConnectionInfo>, header: &str) -> Request<()> {
