@@ -364,7 +364,8 @@ where
         let needs_store = endpoint.is_some()
             || cookie_pairs(headers.get_all(COOKIE)).any(|(name, value)| {
                 name == c.cookie_name
-                    || (value.contains(UNBOUND) && c.rebind.iter().any(|(r, _)| r == name))
+                    || (CookieKeys::is_issued_unbound(value)
+                        && c.rebind.iter().any(|(r, _)| r == name))
             });
         if !needs_store {
             let login = login_cookies(c, headers);
@@ -461,10 +462,6 @@ fn refresh_skipped(headers: &HeaderMap) -> Option<RefreshSkipped> {
 }
 
 type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;
-
-/// The mark of a cookie the bound cookie layer issued unbound (`<value>~tb0.<mac>`): at
-/// registration its session's copy is retired, so a request carrying one needs the store.
-const UNBOUND: &str = "~tb0.";
 
 /// A request's `Cookie` header values (almost always one: no allocation).
 type RequestCookies = SmallVec<[HeaderValue; 1]>;
@@ -640,7 +637,8 @@ fn retired_key(name: &str, presented: &str) -> String {
 async fn strip_retired(c: &Config, headers: &mut HeaderMap) -> Result<(), StoreError> {
     let mut retired = Vec::new();
     for (name, _) in &c.rebind {
-        if let Some(presented) = cookie(headers, name).filter(|v| v.contains(UNBOUND)) {
+        if let Some(presented) = cookie(headers, name).filter(|v| CookieKeys::is_issued_unbound(v))
+        {
             if c.store.get(&retired_key(name, presented)).await?.is_some() {
                 retired.push(format!("{name}={presented}"));
             }

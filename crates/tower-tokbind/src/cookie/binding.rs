@@ -153,6 +153,15 @@ impl CookieKeys {
         format!("{value}~{kind}{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
     }
 
+    /// Whether `presented` has the form of a value bound to no key (what `bind(None, ..)`
+    /// makes, the session cookie of a client that proved nothing). Only the form: whether
+    /// its MAC is good is what [`open`](Self::open) checks.
+    pub fn is_issued_unbound(presented: &str) -> bool {
+        presented
+            .rsplit_once('~')
+            .is_some_and(|(_, suffix)| suffix.starts_with(UNBOUND))
+    }
+
     /// Check a presented value against the request's proven key (or its absence).
     /// Returns the original value on success. (What the layer does to `Cookie`.)
     pub fn open<'v>(
@@ -283,6 +292,13 @@ mod tests {
         let me = proven();
         let unbound = keys.bind(None, "id", "v");
         assert_eq!(keys.open(None, "id", &unbound), Ok("v"));
+        assert!(CookieKeys::is_issued_unbound(&unbound));
+        assert!(!CookieKeys::is_issued_unbound(&keys.bind(
+            Some(&me),
+            "id",
+            "a~tb0.b"
+        )));
+        assert!(!CookieKeys::is_issued_unbound("v"));
         assert_eq!(
             keys.open(Some(&me), "id", &unbound),
             Err(DropReason::Unbound)
