@@ -27,21 +27,32 @@ fn token_binding() -> ProvenKey {
     ProvenKey::token_binding(&TokenBindingId::ecdsap256(&[9; 64]))
 }
 
-/// One request through the layer: the `Cookie` the app saw, and the `Set-Cookie` it sent.
+/// One request through the layer: the `Cookie` the app saw, and the `Set-Cookie` it sent
+/// (`sid=abc`).
 async fn round_trip(
     layer: &BoundCookieLayer,
     keys: &[ProvenKey],
     cookie: Option<&str>,
 ) -> (Option<String>, Option<String>) {
+    round_trip_setting(layer, keys, cookie, "sid=abc; Path=/; HttpOnly").await
+}
+
+/// [`round_trip`], the app setting `set_cookie`.
+async fn round_trip_setting(
+    layer: &BoundCookieLayer,
+    keys: &[ProvenKey],
+    cookie: Option<&str>,
+    set_cookie: &'static str,
+) -> (Option<String>, Option<String>) {
     let svc = ServiceBuilder::new()
         .layer(layer.clone())
-        .service(service_fn(|req: Request<()>| async move {
+        .service(service_fn(move |req: Request<()>| async move {
             let seen = req
                 .headers()
                 .get(COOKIE)
                 .map(|v| v.to_str().unwrap().to_string());
             let res = Response::builder()
-                .header(SET_COOKIE, "sid=abc; Path=/; HttpOnly")
+                .header(SET_COOKIE, set_cookie)
                 .header("x-seen", seen.unwrap_or_default())
                 .body(())
                 .unwrap();
@@ -95,23 +106,29 @@ async fn a_dpop_proof_binds_cookies_like_token_binding() {
 async fn earlier_proofs_count_only_when_allowed_and_only_while_recent() {
     let keys = CookieKeys::generate().unwrap();
     let strict = BoundCookieLayer::new(keys.clone());
-    let dbsc_ok = BoundCookieLayer::new(keys)
+    let dbsc_ok = BoundCookieLayer::new(keys.clone())
         .accept_proofs(FreshnessPolicy::Within(Duration::from_secs(300)));
 
-    // By default an earlier proof is no proof: no bound cookie is issued on it…
-    let (_, set) = round_trip(&strict, &[dbsc(Duration::from_secs(10))], None).await;
-    assert_eq!(
-        set, None,
-        "a cookie was bound to an earlier proof by default"
+    // An earlier proof never binds a new cookie, whatever the policy: only a key proven
+    // for this very request does.
+    for layer in [&strict, &dbsc_ok] {
+        let (_, set) = round_trip(layer, &[dbsc(Duration::from_secs(10))], None).await;
+        assert_eq!(set, None, "a new cookie was bound to an earlier proof");
+    }
+    // A cookie bound to the DBSC key (as the DBSC layer binds the login cookie at
+    // registration) is not accepted on an earlier proof by default…
+    let cookie = format!(
+        "sid={}",
+        keys.bind(Some(&dbsc(Duration::ZERO)), "sid", "abc")
     );
-    // …and a cookie bound to that key is not accepted on it.
-    let (_, set) = round_trip(&dbsc_ok, &[dbsc(Duration::from_secs(10))], None).await;
-    let cookie = cookie_of(&set.unwrap());
     let (seen, _) = round_trip(&strict, &[dbsc(Duration::from_secs(10))], Some(&cookie)).await;
     assert_eq!(seen, None);
 
-    // Allowed within the window…
-    let (seen, _) = round_trip(&dbsc_ok, &[dbsc(Duration::from_secs(10))], Some(&cookie)).await;
+    // …allowed within the window, and set again to the same key…
+    let (seen, set) = round_trip(&dbsc_ok, &[dbsc(Duration::from_secs(10))], Some(&cookie)).await;
+    assert_eq!(seen.as_deref(), Some("sid=abc"));
+    let again = cookie_of(&set.unwrap());
+    let (seen, _) = round_trip(&dbsc_ok, &[dbsc(Duration::from_secs(1))], Some(&again)).await;
     assert_eq!(seen.as_deref(), Some("sid=abc"));
     // …and not after it.
     let (seen, _) = round_trip(&dbsc_ok, &[dbsc(Duration::from_secs(301))], Some(&cookie)).await;
@@ -119,17 +136,84 @@ async fn earlier_proofs_count_only_when_allowed_and_only_while_recent() {
 }
 
 #[tokio::test]
-async fn with_several_proofs_any_proven_key_opens_its_cookie_and_new_ones_bind_to_the_first() {
+async fn new_cookies_bind_to_a_key_proven_for_this_request_by_preference() {
     let layer = BoundCookieLayer::new(CookieKeys::generate().unwrap());
+    let certificate = ProvenKey::mtls_certificate(b"a certificate".to_vec().into());
+    // Token Binding first, then a client certificate, then DPoP: whatever order the layers
+    // added them in.
+    for (keys, expected) in [
+        (vec![dpop(), token_binding()], token_binding()),
+        (vec![dpop(), certificate.clone()], certificate.clone()),
+        (vec![dpop(), dbsc(Duration::ZERO)], dpop()),
+    ] {
+        let (_, set) = round_trip(&layer, &keys, None).await;
+        let cookie = cookie_of(&set.unwrap());
+        for k in keys {
+            let (seen, _) = round_trip(&layer, std::slice::from_ref(&k), Some(&cookie)).await;
+            assert_eq!(seen.is_some(), k == expected, "{k:?} opens {cookie}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cookie_set_again_stays_with_the_key_it_opened_with() {
+    let keys = CookieKeys::generate().unwrap();
+    let layer = BoundCookieLayer::new(keys.clone())
+        .accept_proofs(FreshnessPolicy::Within(Duration::from_secs(300)));
     let (_, set) = round_trip(&layer, &[dpop()], None).await;
     let dpop_cookie = cookie_of(&set.unwrap());
-    // Token Binding and DPoP on one request: the DPoP-bound cookie still opens.
+    // Token Binding and DPoP on one request: the DPoP-bound cookie still opens, and set
+    // again it stays bound to DPoP, although Token Binding is preferred for new ones.
     let (seen, set) = round_trip(&layer, &[token_binding(), dpop()], Some(&dpop_cookie)).await;
     assert_eq!(seen.as_deref(), Some("sid=abc"));
-    // The new cookie is bound to the first key (Token Binding): DPoP alone cannot open it.
-    let tb_cookie = cookie_of(&set.unwrap());
-    let (seen, _) = round_trip(&layer, &[dpop()], Some(&tb_cookie)).await;
+    let again = cookie_of(&set.unwrap());
+    let (seen, _) = round_trip(&layer, &[token_binding()], Some(&again)).await;
     assert_eq!(seen, None);
-    let (seen, _) = round_trip(&layer, &[token_binding()], Some(&tb_cookie)).await;
+    let (seen, _) = round_trip(&layer, &[dpop()], Some(&again)).await;
     assert_eq!(seen.as_deref(), Some("sid=abc"));
+
+    // The re-binding attack: the victim's DBSC-bound cookie (inside its short-lived
+    // cookie's window) plus a fresh DPoP proof by the thief's own key. Set again, the
+    // cookie stays with the victim's DBSC key, so it dies with the short-lived cookie…
+    let thief = ProvenKey::new(
+        Mechanism::Dpop,
+        Freshness::ThisRequest,
+        &br#"{"thief":1}"#[..],
+        None,
+    );
+    let victims = format!(
+        "sid={}",
+        keys.bind(Some(&dbsc(Duration::ZERO)), "sid", "abc")
+    );
+    let (seen, set) = round_trip(
+        &layer,
+        &[thief.clone(), dbsc(Duration::from_secs(10))],
+        Some(&victims),
+    )
+    .await;
+    assert_eq!(
+        seen.as_deref(),
+        Some("sid=abc"),
+        "within the window it opens"
+    );
+    let reissued = cookie_of(&set.unwrap());
+    let (seen, _) = round_trip(&layer, std::slice::from_ref(&thief), Some(&reissued)).await;
+    assert_eq!(
+        seen, None,
+        "the thief's key alone opens the re-issued cookie"
+    );
+    let (seen, _) = round_trip(&layer, &[dbsc(Duration::from_secs(20))], Some(&reissued)).await;
+    assert_eq!(seen.as_deref(), Some("sid=abc"));
+    // …and a new cookie set on that request goes with the session's key too, not the
+    // thief's fresh one.
+    let (_, set) = round_trip_setting(
+        &layer,
+        &[thief.clone(), dbsc(Duration::from_secs(10))],
+        Some(&victims),
+        "csrf=xyz; Path=/",
+    )
+    .await;
+    let csrf = cookie_of(&set.unwrap());
+    let (seen, _) = round_trip(&layer, &[thief], Some(&csrf)).await;
+    assert_eq!(seen, None);
 }

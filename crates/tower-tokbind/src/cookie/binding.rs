@@ -25,6 +25,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokbind_proto::ProvenKey;
 
+use super::jar::Unreadable;
+
 const DOMAIN: &[u8] = b"tokbind cookie binding v1\0";
 const BOUND: &str = "tb1.";
 const UNBOUND: &str = "tb0.";
@@ -146,7 +148,8 @@ impl CookieKeys {
     }
 
     /// The bound form of `value` for cookie `name`: bound to `subject`, or marked as
-    /// issued unbound when `subject` is `None`. (What the layer does to `Set-Cookie`.)
+    /// issued unbound when `subject` is `None`. (What the layer does to `Set-Cookie`.) A
+    /// name longer than 65,535 bytes makes a value that never opens.
     pub fn bind(&self, subject: Option<&ProvenKey>, name: &str, value: &str) -> String {
         let tag = Self::tag(&self.keys[0], subject, name, value);
         let kind = if subject.is_some() { BOUND } else { UNBOUND };
@@ -173,6 +176,11 @@ impl CookieKeys {
         let Some((value, suffix)) = presented.rsplit_once('~') else {
             return Err(DropReason::Unbound);
         };
+        // The MAC input's length prefixes are 16 and 32 bits: longer would be ambiguous.
+        // (`bind` never makes such a cookie open: it is refused here.)
+        if u16::try_from(name.len()).is_err() || u32::try_from(value.len()).is_err() {
+            return Err(DropReason::Malformed);
+        }
         let (bound, tag) = if let Some(t) = suffix.strip_prefix(BOUND) {
             (true, t)
         } else if let Some(t) = suffix.strip_prefix(UNBOUND) {
@@ -216,9 +224,26 @@ pub enum DropReason {
     Mismatch,
     /// A cookie bound to a key, on a request that proves no key.
     NoProof,
+    /// A name that some application parser reads as a bound cookie's, written otherwise
+    /// (`i%64` for `id`): only the exact spelling is checked, so no other is let through.
+    Disguised,
+    /// A piece of the header that the application's parsers cannot agree on.
+    Unreadable(Unreadable),
 }
 
 impl DropReason {
+    /// Every reason, in the order of [`CookieStats::snapshot`](super::CookieStats::snapshot).
+    pub const ALL: [Self; 8] = [
+        Self::Unbound,
+        Self::Malformed,
+        Self::Mismatch,
+        Self::NoProof,
+        Self::Disguised,
+        Self::Unreadable(Unreadable::NotUtf8),
+        Self::Unreadable(Unreadable::BadEscape),
+        Self::Unreadable(Unreadable::NotAPair),
+    ];
+
     /// A stable code, used in tracing events and counters.
     pub fn reason(self) -> &'static str {
         match self {
@@ -226,6 +251,8 @@ impl DropReason {
             Self::Malformed => "malformed_binding",
             Self::Mismatch => "binding_mismatch",
             Self::NoProof => "no_proof",
+            Self::Disguised => "disguised_name",
+            Self::Unreadable(why) => why.reason(),
         }
     }
 }
@@ -277,6 +304,13 @@ mod tests {
         let short = &bound[..bound.len() - 2];
         assert_eq!(
             keys.open(Some(&me), "id", short),
+            Err(DropReason::Malformed)
+        );
+        // A name too long for its length prefix is refused, not wrapped around.
+        let long = "n".repeat(usize::from(u16::MAX) + 1);
+        let bound_long = keys.bind(Some(&me), &long, "v");
+        assert_eq!(
+            keys.open(Some(&me), &long, &bound_long),
             Err(DropReason::Malformed)
         );
         let other_keys = CookieKeys::generate().unwrap();

@@ -7,6 +7,7 @@ use tokbind_proto::FreshnessPolicy;
 use tower_layer::Layer;
 
 use super::binding::CookieKeys;
+use super::jar::is_cookie_name;
 use super::service::BoundCookies;
 use super::stats::CookieStats;
 
@@ -72,13 +73,28 @@ impl BoundCookieLayer {
         self
     }
 
-    /// Bind only the cookies with these names; others pass untouched both ways.
+    /// Bind only the cookies with these names; others pass both ways as they came (read
+    /// and rewritten as the [`jar`](super::jar) module says).
+    ///
+    /// A pair is checked as one of these cookies when any application parser reads it so:
+    /// `i%64=…` is `id` to `tower-cookies`. Only the exact spelling can pass the check.
+    ///
+    /// # Panics
+    ///
+    /// If a name is not a cookie name every parser reads alike (an RFC 9110 token without
+    /// `%`, see [`jar::is_cookie_name`](super::jar::is_cookie_name)): such a cookie could
+    /// never be checked. A configuration error, found when the layer is built.
     pub fn only<I, N>(self, names: I) -> Self
     where
         I: IntoIterator<Item = N>,
         N: Into<String>,
     {
-        let names = names.into_iter().map(Into::into).collect();
+        let names: HashSet<String> = names.into_iter().map(Into::into).collect();
+        if let Some(bad) = names.iter().find(|n| !is_cookie_name(n)) {
+            panic!(
+                "BoundCookieLayer::only: {bad:?} is not a cookie name (an RFC 9110 token without '%')"
+            );
+        }
         self.with(|c| c.names = Some(names))
     }
 

@@ -12,6 +12,39 @@
 //!
 //! The binding is stateless: any instance with the same [`CookieKeys`] checks any cookie.
 //!
+//! # Reading the `Cookie` header as the application will
+//!
+//! The layer reads the header the way `tower-cookies` (and so `tower-sessions`),
+//! `axum-extra`'s `CookieJar` and the `cookie` crate's parsers do ([`jar`] cites their
+//! source), and hands the application a header it rebuilt from what it read and judged —
+//! never the original. So no spelling gets a cookie past the check:
+//!
+//! * a name is checked if *any* of those parsers reads it as a bound cookie's name
+//!   (`i%64`, ` id `, `id` after a no-break space are all `id` to some of them), and only
+//!   the exact spelling can pass;
+//! * every copy of a duplicated name is checked on its own;
+//! * pieces the parsers cannot agree on — bytes that are not UTF-8, escapes that do not
+//!   decode, pieces with no `name=` — are removed (counted by [`DropReason::Unreadable`]);
+//! * several `Cookie` headers become one; empty pieces and stray `;` vanish; values keep
+//!   their quotes and inner spaces, exactly as the parsers read them.
+//!
+//! # Which key a new `Set-Cookie` is bound to
+//!
+//! A cookie never moves to another key on a request that did not prove the key it is
+//! bound to now:
+//!
+//! 1. A cookie the request presented, and that opened with key K, is bound to K again when
+//!    the response sets it (a rotated session id, say).
+//! 2. Other cookies the response sets go with the key the request's cookies opened with —
+//!    the session's key — when there is one.
+//! 3. Otherwise with a key proven for this very request, preferring the Token Binding
+//!    provided ID, then a client certificate, then a DPoP key. A DBSC key, proven only
+//!    within its short-lived cookie's window, never binds a cookie it did not open.
+//!
+//! So a thief holding a victim's DBSC cookies, who adds a DPoP proof of their own, cannot
+//! get the victim's session re-issued to their key: it stays bound to the victim's DBSC
+//! key and dies with the short-lived cookie.
+//!
 //! # Example
 //!
 //! ```
@@ -44,11 +77,13 @@
 //! cookie can never be turned into.
 
 mod binding;
+pub mod jar;
 mod layer;
 mod service;
 mod stats;
 
 pub use binding::{CookieKeyError, CookieKeys, DropReason, MIN_KEY_LEN};
+pub use jar::Unreadable;
 pub use layer::{BoundCookieLayer, UnprovenClients};
 pub use service::{BoundCookies, ResponseFuture};
 pub use stats::CookieStats;

@@ -1,6 +1,5 @@
 //! [`BoundCookies`]: the service, and the rewriting of `Cookie` and `Set-Cookie`.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,10 +11,11 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use smallvec::SmallVec;
-use tokbind_proto::{ProvenKey, ProvenKeys};
+use tokbind_proto::{Freshness, Mechanism, ProvenKey, ProvenKeys};
 use tower_service::Service;
 
 use super::binding::DropReason;
+use super::jar::{CookieHeaderBuilder, RequestCookies};
 use super::layer::{Config, UnprovenClients};
 
 /// The service made by [`BoundCookieLayer`](super::BoundCookieLayer).
@@ -49,10 +49,10 @@ where
                     .collect()
             })
             .unwrap_or_default();
-        filter_request_cookies(&self.config, req.headers_mut(), &proven);
+        let binding = filter_request_cookies(&self.config, req.headers_mut(), &proven);
         ResponseFuture {
             inner: self.inner.call(req),
-            proven,
+            binding,
             config: Arc::clone(&self.config),
         }
     }
@@ -63,7 +63,7 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        proven: Proven,
+        binding: Binding,
         config: Arc<Config>,
     }
 }
@@ -77,8 +77,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut res = ready!(this.inner.poll(cx))?;
-        // New cookies are bound to the first acceptable key: the one the first layer proved.
-        bind_set_cookies(this.config, res.headers_mut(), this.proven.first());
+        bind_set_cookies(this.config, res.headers_mut(), this.binding);
         Poll::Ready(Ok(res))
     }
 }
@@ -86,55 +85,107 @@ where
 /// The keys the request proved and the policy accepts (almost always one: no allocation).
 type Proven = SmallVec<[ProvenKey; 1]>;
 
+/// Which key each cookie the response sets is bound to (README "Decisions": a cookie never
+/// changes key).
+#[derive(Debug, Default)]
+struct Binding {
+    /// For a cookie the request presented and that opened with a key other than
+    /// `default`: that key. Almost always empty.
+    presented: Vec<(String, ProvenKey)>,
+    /// For every other cookie: the key the request's cookies opened with, or else the
+    /// key this very request proved; `None` when there is neither.
+    default: Option<ProvenKey>,
+}
+
+impl Binding {
+    fn key_for(&self, name: &str) -> Option<&ProvenKey> {
+        self.presented
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, k)| k)
+            .or(self.default.as_ref())
+    }
+}
+
+/// The order in which keys are preferred for binding a cookie: the Token Binding provided
+/// ID, then a client certificate, then a DPoP key, then a DBSC session key.
+fn preference(key: &ProvenKey) -> u8 {
+    match key.mechanism() {
+        Mechanism::TokenBinding => 0,
+        Mechanism::MtlsCertificate => 1,
+        Mechanism::Dpop => 2,
+        Mechanism::Dbsc => 3,
+        _ => 4,
+    }
+}
+
 /// Check a presented cookie against every acceptable key; the first that opens it wins.
+/// On success, the original value and which key opened it (`None`: issued unbound).
 fn open<'v>(
     config: &Config,
     proven: &Proven,
     name: &str,
     value: &'v str,
-) -> Result<&'v str, DropReason> {
-    let mut keys = proven.iter();
-    let first = config.keys.open(keys.next(), name, value);
-    if first.is_ok() {
-        return first;
+) -> Result<(&'v str, Option<usize>), DropReason> {
+    let first = config.keys.open(proven.first(), name, value);
+    if let Ok(v) = first {
+        return Ok((v, (!proven.is_empty()).then_some(0)));
     }
-    // Report why it failed for the first key, the one new cookies are bound to.
-    keys.find_map(|k| config.keys.open(Some(k), name, value).ok())
+    // Report why it failed for the first key.
+    (1..proven.len())
+        .find_map(|i| {
+            let v = config.keys.open(Some(&proven[i]), name, value).ok()?;
+            Some((v, Some(i)))
+        })
         .ok_or_else(|| first.unwrap_err())
 }
 
-/// Remove every configured cookie whose binding does not verify for a proven key, and
-/// restore the original value of those that do. Other cookies pass byte for byte.
-fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: &Proven) {
+/// Hand the application a `Cookie` header rebuilt from what was read and judged: every
+/// covered cookie whose binding verifies for an acceptable key, with its original value;
+/// every other readable pair as it came. Removed: covered cookies that do not verify, names
+/// that a parser reads as covered but that are written otherwise, and pieces no parser
+/// reads alike ([`jar`](super::jar)). Returns how the response's cookies are to be bound.
+fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: &Proven) -> Binding {
+    let fresh = || {
+        proven
+            .iter()
+            .filter(|k| k.freshness() == Freshness::ThisRequest)
+            .min_by_key(|k| preference(k))
+            .cloned()
+    };
     if !headers.contains_key(COOKIE) {
-        return;
-    }
-    let values: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
-    headers.remove(COOKIE);
-    for value in values {
-        let Ok(text) = value.to_str() else {
-            // Not text: nothing in it can be checked. Keep it only if no cookie could be ours.
-            if config.names.is_some() {
-                headers.append(COOKIE, value);
-            }
-            continue;
+        return Binding {
+            presented: Vec::new(),
+            default: fresh(),
         };
-        let mut kept: Vec<Cow<'_, str>> = Vec::new();
-        for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let parsed = Cookie::parse(pair).ok();
-            let name = parsed
-                .as_ref()
-                .map_or_else(|| pair.split('=').next().unwrap_or("").trim(), |c| c.name());
-            if !config.covers(name) {
-                kept.push(Cow::Borrowed(pair));
+    }
+    let mut kept = CookieHeaderBuilder::default();
+    let mut changed = false;
+    let binding = {
+        let cookies = RequestCookies::read(headers);
+        // Which key opened each covered cookie (index into `proven`).
+        let mut opened: SmallVec<[(&str, usize); 2]> = SmallVec::new();
+        for piece in cookies.pieces() {
+            let pair = match piece {
+                Ok(pair) => pair,
+                Err(why) => {
+                    drop_cookie(config, "-", DropReason::Unreadable(*why));
+                    changed = true;
+                    continue;
+                }
+            };
+            let name = pair.written_name();
+            if !config.covers(name) && !config.covers(pair.name()) {
+                kept.push(name, pair.value());
                 continue;
             }
-            let Some(cookie) = parsed.as_ref() else {
-                drop_cookie(config, name, DropReason::Malformed);
+            changed = true;
+            if !pair.is_spelled(name) {
+                drop_cookie(config, name, DropReason::Disguised);
                 continue;
-            };
+            }
             let outcome = match (
-                open(config, proven, cookie.name(), cookie.value()),
+                open(config, proven, name, pair.value()),
                 proven.is_empty(),
                 config.unproven,
             ) {
@@ -143,19 +194,37 @@ fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: &Pro
                 (other, _, _) => other,
             };
             match outcome {
-                Ok(original) => {
+                Ok((original, key)) => {
                     config.stats.accepted();
-                    kept.push(Cow::Owned(format!("{}={original}", cookie.name())));
+                    kept.push(name, original);
+                    // Of several copies, the first that opened decides.
+                    if let Some(i) = key.filter(|_| opened.iter().all(|(n, _)| *n != name)) {
+                        opened.push((name, i));
+                    }
                 }
                 Err(reason) => drop_cookie(config, name, reason),
             }
         }
-        if !kept.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
-                headers.append(COOKIE, v);
-            }
-        }
+        // A cookie stays with the key it opened with; new ones go with the session's key
+        // (the one the request's cookies opened with), or else a key proven for this very
+        // request — never to a key that merely came along with a stolen cookie.
+        let default = opened
+            .iter()
+            .map(|&(_, i)| &proven[i])
+            .min_by_key(|k| preference(k))
+            .cloned()
+            .or_else(fresh);
+        let presented = opened
+            .iter()
+            .filter(|&&(_, i)| Some(&proven[i]) != default.as_ref())
+            .map(|&(name, i)| (name.to_string(), proven[i].clone()))
+            .collect();
+        Binding { presented, default }
+    };
+    if changed {
+        kept.replace(headers);
     }
+    binding
 }
 
 fn drop_cookie(config: &Config, name: &str, reason: DropReason) {
@@ -167,10 +236,10 @@ fn drop_cookie(config: &Config, name: &str, reason: DropReason) {
     );
 }
 
-/// Bind the configured cookies a response sets to `proven` (or mark them issued unbound,
+/// Bind the configured cookies a response sets as `binding` says (or mark them issued unbound,
 /// or withhold them, per policy) and force `Secure`. Attributes are kept exactly as the
 /// application wrote them: the new value is spliced into the original header text.
-fn bind_set_cookies(config: &Config, headers: &mut HeaderMap, proven: Option<&ProvenKey>) {
+fn bind_set_cookies(config: &Config, headers: &mut HeaderMap, binding: &Binding) {
     if !headers.contains_key(SET_COOKIE) {
         return;
     }
@@ -194,7 +263,7 @@ fn bind_set_cookies(config: &Config, headers: &mut HeaderMap, proven: Option<&Pr
             headers.append(SET_COOKIE, value);
             continue;
         }
-        let bound = match (proven, config.unproven) {
+        let bound = match (binding.key_for(cookie.name()), config.unproven) {
             (Some(key), _) => {
                 config.stats.bound();
                 config.keys.bind(Some(key), cookie.name(), cookie.value())

@@ -11,10 +11,8 @@ pub struct CookieStats {
     bound: AtomicU64,
     issued_unbound: AtomicU64,
     withheld: AtomicU64,
-    dropped_unbound: AtomicU64,
-    dropped_malformed: AtomicU64,
-    dropped_mismatch: AtomicU64,
-    dropped_no_proof: AtomicU64,
+    /// One per [`DropReason::ALL`], in that order.
+    dropped: [AtomicU64; DropReason::ALL.len()],
 }
 
 impl CookieStats {
@@ -39,12 +37,11 @@ impl CookieStats {
     }
 
     fn drop_counter(&self, reason: DropReason) -> &AtomicU64 {
-        match reason {
-            DropReason::Unbound => &self.dropped_unbound,
-            DropReason::Malformed => &self.dropped_malformed,
-            DropReason::Mismatch => &self.dropped_mismatch,
-            DropReason::NoProof => &self.dropped_no_proof,
-        }
+        let i = DropReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("DropReason::ALL lists every reason");
+        &self.dropped[i]
     }
 
     /// Presented cookies whose binding verified.
@@ -52,28 +49,58 @@ impl CookieStats {
         self.accepted.load(Relaxed)
     }
 
-    /// Presented cookies removed for `reason`.
+    /// Presented cookies (or unreadable pieces of the header) removed for `reason`.
     pub fn dropped_count(&self, reason: DropReason) -> u64 {
         self.drop_counter(reason).load(Relaxed)
     }
 
-    /// Every counter as `(name, value)`, for exporting to a metrics system.
-    pub fn snapshot(&self) -> [(&'static str, u64); 8] {
-        [
+    /// Every counter as `(name, value)`, for exporting to a metrics system: `accepted`,
+    /// `bound`, `issued_unbound`, `withheld`, then `dropped_<reason>` for each
+    /// [`DropReason::ALL`].
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        const DROPPED: [&str; DropReason::ALL.len()] = [
+            "dropped_unbound",
+            "dropped_malformed_binding",
+            "dropped_binding_mismatch",
+            "dropped_no_proof",
+            "dropped_disguised_name",
+            "dropped_not_utf8",
+            "dropped_bad_escape",
+            "dropped_not_a_pair",
+        ];
+        let mut all = vec![
             ("accepted", self.accepted.load(Relaxed)),
             ("bound", self.bound.load(Relaxed)),
             ("issued_unbound", self.issued_unbound.load(Relaxed)),
             ("withheld", self.withheld.load(Relaxed)),
-            ("dropped_unbound", self.dropped_unbound.load(Relaxed)),
-            (
-                "dropped_malformed_binding",
-                self.dropped_malformed.load(Relaxed),
-            ),
-            (
-                "dropped_binding_mismatch",
-                self.dropped_mismatch.load(Relaxed),
-            ),
-            ("dropped_no_proof", self.dropped_no_proof.load(Relaxed)),
-        ]
+        ];
+        all.extend(
+            DROPPED
+                .into_iter()
+                .zip(&self.dropped)
+                .map(|(n, c)| (n, c.load(Relaxed))),
+        );
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_counter_named_after_its_code() {
+        let stats = CookieStats::default();
+        for (i, reason) in DropReason::ALL.into_iter().enumerate() {
+            for _ in 0..=i {
+                stats.dropped(reason);
+            }
+        }
+        let snapshot = stats.snapshot();
+        for (i, reason) in DropReason::ALL.into_iter().enumerate() {
+            assert_eq!(stats.dropped_count(reason), i as u64 + 1);
+            let name = format!("dropped_{}", reason.reason());
+            assert!(snapshot.contains(&(name.as_str(), i as u64 + 1)), "{name}");
+        }
     }
 }

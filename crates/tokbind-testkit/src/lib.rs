@@ -1,0 +1,11 @@
+//! What the workspace's tests and fuzz targets share (never published):
+//!
+//! * [`DbscBrowser`]: a DBSC browser's session key and the proofs it signs, byte for byte
+//!   as Chromium 156 signs them;
+//! * [`cookie_oracle`]: arbitrary `Cookie` headers through the README's stack, read by every
+//!   parser applications use, and the invariant they must keep.
+
+pub mod cookie_oracle;
+mod dbsc_browser;
+
+pub use dbsc_browser::DbscBrowser;
