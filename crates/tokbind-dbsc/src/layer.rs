@@ -11,6 +11,7 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
+use cookie::Cookie;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, X_FRAME_OPTIONS};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
@@ -25,6 +26,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tower_tokbind::add_proven_key;
 use tower_tokbind::cookie::CookieKeys;
+use tower_tokbind::cookie::jar::{CookieHeaderBuilder, RequestCookies};
 use tower_tokbind::problem::problem_response;
 
 use crate::header::{self, SkippedRefresh, bare_or_string, is_session_id};
@@ -200,7 +202,7 @@ impl DbscLayer {
     pub fn cookie_lifetime(self, lifetime: Duration) -> Self {
         self.with(|c| {
             c.cookie_lifetime = lifetime;
-            c.challenge_ttl = lifetime + lifetime / 2;
+            c.challenge_ttl = lifetime.saturating_add(lifetime / 2);
         })
     }
 
@@ -290,7 +292,7 @@ pin_project! {
             #[pin]
             future: F,
             config: Arc<Config>,
-            login: RequestCookies,
+            login: CookieValues,
         },
         Boxed { future: Boxed<B, E> },
     }
@@ -362,10 +364,10 @@ where
         // One pass over the cookies: the short-lived one, or a login cookie in its
         // unbound form (which may have been retired), means a store lookup.
         let needs_store = endpoint.is_some()
-            || cookie_pairs(headers.get_all(COOKIE)).any(|(name, value)| {
-                name == c.cookie_name
-                    || (CookieKeys::is_issued_unbound(value)
-                        && c.rebind.iter().any(|(r, _)| r == name))
+            || RequestCookies::read(headers).pairs().any(|pair| {
+                pair.is_named(&c.cookie_name)
+                    || (CookieKeys::is_issued_unbound(pair.value())
+                        && c.rebind.iter().any(|(r, _)| pair.is_named(r)))
             });
         if !needs_store {
             let login = login_cookies(c, headers);
@@ -425,9 +427,9 @@ enum Endpoint {
 
 /// The request's `Cookie` values, kept in case its response starts DBSC (shared bytes:
 /// read only then).
-fn login_cookies(c: &Config, headers: &HeaderMap) -> RequestCookies {
+fn login_cookies(c: &Config, headers: &HeaderMap) -> CookieValues {
     if c.rebind.is_empty() {
-        RequestCookies::new()
+        CookieValues::new()
     } else {
         headers.get_all(COOKIE).iter().cloned().collect()
     }
@@ -439,7 +441,7 @@ async fn finish<B>(
     c: &Config,
     mut res: Response<B>,
     session: Option<&DeviceBoundSession>,
-    login: &RequestCookies,
+    login: &CookieValues,
 ) -> Response<Either<B, Full<Bytes>>> {
     match after(c, &mut res, session, login).await {
         Ok(()) => res.map(Either::Left),
@@ -464,7 +466,7 @@ fn refresh_skipped(headers: &HeaderMap) -> Option<RefreshSkipped> {
 type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;
 
 /// A request's `Cookie` header values (almost always one: no allocation).
-type RequestCookies = SmallVec<[HeaderValue; 1]>;
+type CookieValues = SmallVec<[HeaderValue; 1]>;
 
 /// An endpoint's answer, which no other origin may frame or read: the browser's refresh
 /// is implicitly credentialed (digest §1.10).
@@ -513,28 +515,20 @@ fn session_key(jwk: &PublicJwk, sid: &str, freshness: Freshness) -> ProvenKey {
     jwk.proven_key(Mechanism::Dbsc, freshness, Some(sid))
 }
 
-/// The value of the first cookie called `name`.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    cookie_in(headers.get_all(COOKIE), name)
+/// The value of the first cookie written exactly `name` (read as the application will,
+/// `tower_tokbind::cookie::jar`). What the layer acts on; any other spelling some parser
+/// reads as `name` is the bound cookie layer's to remove.
+fn cookie<'h>(cookies: &RequestCookies<'h>, name: &str) -> Option<&'h str> {
+    cookies
+        .pairs()
+        .find(|p| p.is_spelled(name))
+        .map(|p| p.value())
 }
 
-/// The value of the first cookie called `name` in these `Cookie` header values.
-fn cookie_in<'h>(values: impl IntoIterator<Item = &'h HeaderValue>, name: &str) -> Option<&'h str> {
-    cookie_pairs(values)
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
-}
-
-/// Every `name=value` pair of these `Cookie` header values.
-fn cookie_pairs<'h>(
-    values: impl IntoIterator<Item = &'h HeaderValue>,
-) -> impl Iterator<Item = (&'h str, &'h str)> {
-    values
-        .into_iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-}
+/// At most this many copies of one cookie are looked up in the store: a browser sends one,
+/// and a header stuffed with copies must not turn into as many store round trips. Copies
+/// past it are treated as failing (removed, or proving nothing).
+const MAX_LOOKUPS: usize = 4;
 
 fn set_cookie(res: &mut Response<Full<Bytes>>, line: &str) {
     if let Ok(v) = HeaderValue::from_str(line) {
@@ -567,7 +561,7 @@ async fn save_session(c: &Config, sid: &str, record: &SessionRecord) -> Result<(
 /// A new short-lived cookie for the session: `<sid>.<expiry>.<random>`, bound with the
 /// cookie keys to the session key (so only this session's key opens it).
 fn mint(c: &Config, sid: &str, jwk: &PublicJwk, now: SystemTime) -> String {
-    let expiry = unix(now + c.cookie_lifetime);
+    let expiry = now.checked_add(c.cookie_lifetime).map_or(u64::MAX, unix);
     let core = format!("{sid}.{expiry}.{}", random(9));
     let value = c.keys.bind(
         Some(&session_key(jwk, sid, Freshness::ThisRequest)),
@@ -588,9 +582,26 @@ async fn bound_session(
     headers: &HeaderMap,
     now: SystemTime,
 ) -> Result<Option<(ProvenKey, DeviceBoundSession)>, StoreError> {
-    let Some(presented) = cookie(headers, &c.cookie_name) else {
-        return Ok(None);
-    };
+    let cookies = RequestCookies::read(headers);
+    let presented = cookies
+        .pairs()
+        .filter(|p| p.is_spelled(&c.cookie_name))
+        .take(MAX_LOOKUPS);
+    for pair in presented {
+        if let Some(session) = short_lived_session(c, pair.value(), now).await? {
+            return Ok(Some(session));
+        }
+    }
+    Ok(None)
+}
+
+/// The session a short-lived cookie value proves, if it is one of ours, unexpired, and
+/// bound to its session's key.
+async fn short_lived_session(
+    c: &Config,
+    presented: &str,
+    now: SystemTime,
+) -> Result<Option<(ProvenKey, DeviceBoundSession)>, StoreError> {
     let core = presented.rsplit_once('~').map_or(presented, |(v, _)| v);
     let mut parts = core.split('.');
     let (Some(sid), Some(expiry), Some(_), None) =
@@ -599,6 +610,13 @@ async fn bound_session(
         return Ok(None);
     };
     let Ok(expiry) = expiry.parse::<u64>() else {
+        return Ok(None);
+    };
+    // The expiry is input: whatever it says, the time arithmetic on it is checked.
+    let proven_at = UNIX_EPOCH
+        .checked_add(Duration::from_secs(expiry))
+        .and_then(|t| t.checked_sub(c.cookie_lifetime));
+    let Some(proven_at) = proven_at else {
         return Ok(None);
     };
     if !is_session_id(sid) || expiry <= unix(now) {
@@ -614,7 +632,6 @@ async fn bound_session(
     {
         return Ok(None);
     }
-    let proven_at = UNIX_EPOCH + Duration::from_secs(expiry) - c.cookie_lifetime;
     Ok(Some((
         session_key(&jwk, sid, Freshness::ProvenAt(proven_at)),
         DeviceBoundSession {
@@ -629,40 +646,57 @@ fn cookie_digest(name: &str, value: &str) -> String {
     URL_SAFE_NO_PAD.encode(hash)
 }
 
+/// Where the retirement of a login cookie's unbound form is kept: under the cookie's name
+/// (as configured) and its value as the application's parsers read it (trimmed), so every
+/// spelling of the same cookie finds it.
 fn retired_key(name: &str, presented: &str) -> String {
     format!("dbsc:retired:{}", cookie_digest(name, presented))
 }
 
-/// Remove long-lived cookies whose unbound form was retired at registration.
+/// Remove login cookies whose unbound form was retired at registration — every copy, in
+/// every spelling any application parser reads as the login cookie — and hand on a header
+/// rebuilt from the rest.
 async fn strip_retired(c: &Config, headers: &mut HeaderMap) -> Result<(), StoreError> {
-    let mut retired = Vec::new();
-    for (name, _) in &c.rebind {
-        if let Some(presented) = cookie(headers, name).filter(|v| CookieKeys::is_issued_unbound(v))
-        {
-            if c.store.get(&retired_key(name, presented)).await?.is_some() {
-                retired.push(format!("{name}={presented}"));
+    let mut kept = CookieHeaderBuilder::default();
+    let mut removed = 0;
+    {
+        let cookies = RequestCookies::read(headers);
+        let mut lookups = 0;
+        for piece in cookies.pieces() {
+            let Ok(pair) = piece else {
+                // No parser agrees on it: not handed on (the bound cookie layer would
+                // remove it anyway).
+                continue;
+            };
+            let login = c.rebind.iter().find(|(name, _)| pair.is_named(name));
+            let retired = match login {
+                Some((name, _)) if CookieKeys::is_issued_unbound(pair.value()) => {
+                    lookups += 1;
+                    lookups > MAX_LOOKUPS
+                        || c.store
+                            .get(&retired_key(name, pair.value()))
+                            .await?
+                            .is_some()
+                }
+                _ => false,
+            };
+            if retired {
+                removed += 1;
+            } else {
+                kept.push(pair.written_name(), pair.value());
             }
         }
-    }
-    if retired.is_empty() {
-        return Ok(());
-    }
-    let kept: Vec<String> = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty() && !retired.iter().any(|r| r == pair))
-        .map(str::to_string)
-        .collect();
-    headers.remove(COOKIE);
-    if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
-        if !kept.is_empty() {
-            headers.insert(COOKIE, v);
+        if removed == 0 && cookies.pieces().all(Result::is_ok) {
+            return Ok(());
         }
     }
-    tracing::debug!("retired unbound cookie removed: its session is device-bound");
+    kept.replace(headers);
+    if removed > 0 {
+        tracing::debug!(
+            removed,
+            "retired unbound cookie removed: its session is device-bound"
+        );
+    }
     Ok(())
 }
 
@@ -671,29 +705,29 @@ async fn after<B>(
     c: &Config,
     res: &mut Response<B>,
     session: Option<&DeviceBoundSession>,
-    request_cookies: &RequestCookies,
+    request_cookies: &CookieValues,
 ) -> Result<(), StoreError> {
     let expire = || format!("{}=; Max-Age=0; {}", c.cookie_name, c.cookie_attributes);
     if let Some(start) = res.extensions_mut().remove::<StartDeviceBoundSession>() {
         let challenge = random(24);
         // The login cookies this response sets, or else those the request came with.
-        let set: Vec<(String, String)> = res
+        let set: Vec<Cookie<'_>> = res
             .headers()
             .get_all(SET_COOKIE)
             .iter()
-            .filter_map(|v| v.to_str().ok()?.split(';').next()?.split_once('='))
-            .filter(|(n, v)| !v.is_empty() && c.rebind.iter().any(|(r, _)| r == n))
-            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .filter_map(|v| Cookie::parse(v.to_str().ok()?).ok())
+            .filter(|c| !c.value().is_empty())
             .collect();
+        let presented = RequestCookies::read_values(request_cookies);
         let mut login_cookies: Vec<String> = c
             .rebind
             .iter()
             .filter_map(|(name, _)| {
                 let value = set
                     .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.as_str())
-                    .or_else(|| cookie_in(request_cookies, name))?;
+                    .find(|c| c.name() == name)
+                    .map(Cookie::value)
+                    .or_else(|| cookie(&presented, name))?;
                 Some(cookie_digest(name, value))
             })
             .collect();
@@ -764,15 +798,20 @@ async fn end_session(c: &Config, sid: &str) -> Result<(), StoreError> {
 /// short-lived cookie (expired or not) or a login cookie re-bound to its key.
 fn presents_session_cookie(c: &Config, headers: &HeaderMap, sid: &str, jwk: &PublicJwk) -> bool {
     let key = session_key(jwk, sid, Freshness::ThisRequest);
-    let short_lived = cookie(headers, &c.cookie_name).is_some_and(|presented| {
-        presented.split('.').next() == Some(sid)
-            && c.keys.open(Some(&key), &c.cookie_name, presented).is_ok()
+    let cookies = RequestCookies::read(headers);
+    // Any copy, in any spelling: this is evidence of theft, and each must still open with
+    // the session's key to count.
+    let opens = |name: &str| {
+        cookies
+            .named(name)
+            .take(MAX_LOOKUPS)
+            .any(|p| c.keys.open(Some(&key), name, p.value()).is_ok())
+    };
+    let short_lived = cookies.named(&c.cookie_name).take(MAX_LOOKUPS).any(|p| {
+        p.value().split('.').next() == Some(sid)
+            && c.keys.open(Some(&key), &c.cookie_name, p.value()).is_ok()
     });
-    short_lived
-        || c.rebind.iter().any(|(name, _)| {
-            cookie(headers, name)
-                .is_some_and(|presented| c.keys.open(Some(&key), name, presented).is_ok())
-        })
+    short_lived || c.rebind.iter().any(|(name, _)| opens(name))
 }
 
 fn json_response(status: StatusCode, body: Option<Value>) -> Response<Full<Bytes>> {
@@ -840,10 +879,11 @@ async fn register(c: &Config, headers: &HeaderMap) -> Answer {
             "the proof's authorization is not the one sent",
         ));
     }
+    let cookies = RequestCookies::read(headers);
     let mut presented: Vec<String> = c
         .rebind
         .iter()
-        .filter_map(|(name, _)| Some(cookie_digest(name, cookie(headers, name)?)))
+        .filter_map(|(name, _)| Some(cookie_digest(name, cookie(&cookies, name)?)))
         .collect();
     presented.sort();
     if presented != issued.login_cookies {
@@ -859,8 +899,7 @@ async fn register(c: &Config, headers: &HeaderMap) -> Answer {
         challenges: Vec::new(),
         newest_at: 0,
     };
-    let next = new_challenge(&mut record, SystemTime::now());
-    save_session(c, &sid, &record)
+    let next = issue_challenge(c, &sid, &mut record, SystemTime::now())
         .await
         .map_err(store_failure)?;
     let instructions = SessionInstructions {
@@ -885,7 +924,7 @@ async fn register(c: &Config, headers: &HeaderMap) -> Answer {
     // session key from now on; their unbound form is retired.
     let bound_key = session_key(&proof.key, &sid, Freshness::ThisRequest);
     for (name, attributes) in &c.rebind {
-        let Some(presented) = cookie(headers, name) else {
+        let Some(presented) = cookie(&cookies, name) else {
             continue;
         };
         let Ok(value) = c.keys.open(None, name, presented) else {
@@ -910,14 +949,33 @@ fn proof_header(headers: &HeaderMap) -> Option<String> {
         .and_then(bare_or_string)
 }
 
-/// Add a challenge for the session's next proof, keeping at most one previous one.
-fn new_challenge(record: &mut SessionRecord, now: SystemTime) -> String {
+/// Where an outstanding refresh challenge lives: its own entry, so that answering it is
+/// one atomic `take` — two refreshes racing with one challenge cannot both mint a cookie,
+/// at one instance or several sharing the store.
+fn challenge_key(sid: &str, challenge: &str) -> String {
+    format!("dbsc:challenge:{sid}:{challenge}")
+}
+
+/// Issue a challenge for the session's next proof and save the session, keeping at most
+/// one previous challenge outstanding (for refreshes racing each other).
+async fn issue_challenge(
+    c: &Config,
+    sid: &str,
+    record: &mut SessionRecord,
+    now: SystemTime,
+) -> Result<String, StoreError> {
     let next = random(24);
+    c.store
+        .put(&challenge_key(sid, &next), vec![1], c.challenge_ttl)
+        .await?;
     record.challenges.push(next.clone());
     let excess = record.challenges.len().saturating_sub(2);
-    record.challenges.drain(..excess);
+    for old in record.challenges.drain(..excess) {
+        c.store.remove(&challenge_key(sid, &old)).await?;
+    }
     record.newest_at = unix(now);
-    next
+    save_session(c, sid, record).await?;
+    Ok(next)
 }
 
 /// `403` with a challenge: the browser signs it and tries again. The newest one if it was
@@ -933,16 +991,22 @@ async fn challenge_again(
     let recent = record
         .challenges
         .last()
-        .filter(|_| unix(now) < record.newest_at + CHALLENGE_REUSE.as_secs());
-    let next = match recent {
-        Some(newest) => newest.clone(),
-        None => {
-            let next = new_challenge(&mut record, now);
-            if let Err(e) = save_session(c, sid, &record).await {
-                return store_failure(e);
-            }
-            next
-        }
+        .filter(|_| unix(now) < record.newest_at.saturating_add(CHALLENGE_REUSE.as_secs()))
+        .cloned();
+    // Reused only while it is still outstanding (a racing refresh may just have used it).
+    let outstanding = match recent {
+        Some(newest) => match c.store.get(&challenge_key(sid, &newest)).await {
+            Ok(found) => found.map(|_| newest),
+            Err(e) => return store_failure(e),
+        },
+        None => None,
+    };
+    let next = match outstanding {
+        Some(newest) => newest,
+        None => match issue_challenge(c, sid, &mut record, now).await {
+            Ok(next) => next,
+            Err(e) => return store_failure(e),
+        },
     };
     with_challenge(problem(StatusCode::FORBIDDEN, reason, detail), &next, sid)
 }
@@ -999,18 +1063,19 @@ async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
         }
         Err(e) => return Err(proof_refused(&e)),
     };
-    let Some(used) = record
-        .challenges
-        .iter()
-        .position(|ch| *ch == proof.challenge)
-    else {
+    // Used up in one step: of two refreshes answering the same challenge, one gets it.
+    let answered = c
+        .store
+        .take(&challenge_key(&sid, &proof.challenge))
+        .await
+        .map_err(store_failure)?;
+    if answered.is_none() {
         // A stale or replayed challenge with a good signature: benign, try again.
         let why = ("dbsc_stale_challenge", "sign the current challenge");
         return Err(challenge_again(c, &sid, record, now, why).await);
-    };
-    record.challenges.remove(used);
-    let next = new_challenge(&mut record, now);
-    save_session(c, &sid, &record)
+    }
+    record.challenges.retain(|ch| *ch != proof.challenge);
+    let next = issue_challenge(c, &sid, &mut record, now)
         .await
         .map_err(store_failure)?;
     let mut res = with_challenge(json_response(StatusCode::OK, None), &next, &sid);
