@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::routing::get;
 use bytes::Bytes;
 use common::*;
@@ -26,6 +26,7 @@ use http::Response;
 use http_body_util::Full;
 use serde_json::Value;
 use tokbind::client::{Client, Connection, MemoryKeyStore};
+use tokbind::dpop::DpopKey;
 use tokbind::proto::{
     Ekm, Extensions, KeyParameters, MessageBuilder, SigningKey, TokenBinding, TokenBindingIdRef,
     TokenBindingMessage, TokenBindingSigner, TokenBindingType, base64url,
@@ -34,14 +35,16 @@ use tokbind::tls::ServerVerification;
 use tokbind::tower::TokenBindingLayer;
 use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
 use tokbind::tower::ttrp::ForwardedTokenBindingLayer;
+use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
 
 /// What must happen.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Outcome {
     /// A 4xx with this status and `reason`.
     Refused(u16, &'static str),
-    /// The request is served, but the stolen cookie never reaches the application.
-    CookieDropped,
+    /// The request is served, and the application's own session lookup (`tower-sessions`)
+    /// finds no session: the stolen cookie opened nothing.
+    NoSession,
     /// The request is served with no Token Binding ID for the application.
     NoId,
     /// The TLS handshake fails.
@@ -79,9 +82,9 @@ impl Catalog {
         assert!(res.status().as_u16() < 500, "{name}: a 5xx: {res:?}");
         let body: Value = serde_json::from_slice(res.body()).unwrap_or(Value::Null);
         let observed = match expected {
-            Outcome::CookieDropped => {
-                if res.status() == 200 && body["cookie"].is_null() {
-                    Ok(Outcome::CookieDropped)
+            Outcome::NoSession => {
+                if res.status() == 200 && body["user"].is_null() {
+                    Ok(Outcome::NoSession)
                 } else {
                     Err(format!("{} {body}", res.status()))
                 }
@@ -109,36 +112,43 @@ impl Catalog {
     }
 }
 
-/// The target app: reports the verified ID and the `sid` cookie it received; `/login`
-/// sets a bound `sid`.
+/// The target app: reports the verified ID and the user of the `tower-sessions` session the
+/// request opened; `/login` signs the victim in (the session cookie `id`, bound).
 fn app() -> Router {
     async fn report(
         provided: Option<tokbind::tower::ProvidedBinding>,
-        headers: HeaderMap,
+        session: Session,
     ) -> axum::Json<Value> {
-        let cookie = headers
-            .get(header::COOKIE)
-            .and_then(|c| c.to_str().ok())
-            .filter(|c| c.contains("sid="));
         axum::Json(serde_json::json!({
             "provided": provided.map(|p| p.0.tbh().to_string()),
-            "cookie": cookie,
+            "user": session.get::<String>("user").await.unwrap(),
         }))
+    }
+    async fn login(session: Session) -> &'static str {
+        session.insert("user", "victim").await.unwrap();
+        "ok"
     }
     Router::new()
         .route("/", get(report))
-        .route(
-            "/login",
-            get(|| async { ([(header::SET_COOKIE, "sid=victim-session; Path=/")], "ok") }),
-        )
-        .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["sid"]))
+        .route("/login", get(login))
+        .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(true))
+        .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["id"]))
         .layer(TokenBindingLayer::new().accept_legacy_header_name(true))
 }
 
 fn req(headers: &[(&str, &str)]) -> http::Request<Full<Bytes>> {
-    let mut b = http::Request::get("/");
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    req_bytes("/", &headers)
+}
+
+/// Header names and values of any bytes a header can carry.
+type Headers<'a> = Vec<(&'a str, Vec<u8>)>;
+
+/// A request whose header values may be any bytes a header can carry (not only text).
+fn req_bytes(path: &str, headers: &[(&str, &[u8])]) -> http::Request<Full<Bytes>> {
+    let mut b = http::Request::get(path);
     for (k, v) in headers {
-        b = b.header(*k, *v);
+        b = b.header(*k, http::HeaderValue::from_bytes(v).unwrap());
     }
     b.body(Full::default()).unwrap()
 }
@@ -622,7 +632,7 @@ async fn attack_catalog() {
         String::new(),
     );
 
-    // --- Bound cookies ------------------------------------------------------------------
+    // --- Bound cookies: judged by the application's own session lookup -----------------
     let g = "cookie";
     let alice = server.client(|b| b);
     let mut a = server.connect(&alice).await;
@@ -631,7 +641,11 @@ async fn attack_catalog() {
         .await
         .unwrap();
     let cookie = set_cookie_pair(&set);
-    let value = cookie.trim_start_matches("sid=");
+    let value = cookie.trim_start_matches("id=");
+    let bare = value.split('~').next().unwrap();
+    // Control: the victim's own cookie opens the victim's session.
+    let own = a.send(req(&[("cookie", &cookie)])).await.unwrap();
+    assert_eq!(json_body(&own)["user"], "victim", "the victim's own cookie");
     let mallory_client = server.client(|b| b);
     let mut m = server.connect(&mallory_client).await;
     let plain_client = server.client(|b| b.offer_token_binding(false));
@@ -639,42 +653,104 @@ async fn attack_catalog() {
     c.response(
         g,
         "stolen bound cookie, another key",
-        Outcome::CookieDropped,
+        Outcome::NoSession,
         &m.send(req(&[("cookie", &cookie)])).await.unwrap(),
     );
     c.response(
         g,
         "bound cookie without Token Binding",
-        Outcome::CookieDropped,
+        Outcome::NoSession,
         &p.send(req(&[("cookie", &cookie)])).await.unwrap(),
     );
     c.response(
         g,
         "bound cookie with the binding stripped",
-        Outcome::CookieDropped,
-        &m.send(req(&[(
-            "cookie",
-            &format!("sid={}", value.split('~').next().unwrap()),
-        )]))
-        .await
-        .unwrap(),
+        Outcome::NoSession,
+        &m.send(req(&[("cookie", &format!("id={bare}"))]))
+            .await
+            .unwrap(),
     );
     c.response(
         g,
         "bound cookie relabelled as issued-unbound",
-        Outcome::CookieDropped,
+        Outcome::NoSession,
         &p.send(req(&[("cookie", &cookie.replace("~tb1.", "~tb0."))]))
             .await
             .unwrap(),
     );
+    let mut tampered = value.to_string();
+    let flip = if tampered.starts_with('A') { "B" } else { "A" };
+    tampered.replace_range(..1, flip);
     c.response(
         g,
         "bound cookie with a tampered value",
-        Outcome::CookieDropped,
-        &a.send(req(&[("cookie", &cookie.replacen("victim", "victiM", 1))]))
+        Outcome::NoSession,
+        &a.send(req(&[("cookie", &format!("id={tampered}"))]))
             .await
             .unwrap(),
     );
+    // The same stripped cookie, spelled so that some application parser reads it as `id`
+    // while a layer comparing raw text would not: every one is read as the parsers read
+    // it, checked, and dropped (tests/cookie_header.rs runs these classes and more against
+    // every parser).
+    let stripped = format!("id={bare}");
+    let spellings: [(&'static str, Headers); 9] = [
+        (
+            "stripped, name percent-encoded (i%64)",
+            vec![("cookie", format!("i%64={bare}").into_bytes())],
+        ),
+        (
+            "stripped, beside a non-ASCII pair (UTF-8)",
+            vec![(
+                "cookie",
+                format!("{stripped}; lang=fran\u{e7}ais").into_bytes(),
+            )],
+        ),
+        (
+            "stripped, beside a Latin-1 pair",
+            vec![(
+                "cookie",
+                [stripped.as_bytes(), b"; lang=fran\xe7ais"].concat(),
+            )],
+        ),
+        (
+            "stripped, no-break space before the name",
+            vec![("cookie", format!("\u{a0}{stripped}").into_bytes())],
+        ),
+        (
+            "stripped, tab around =",
+            vec![("cookie", format!("id\t=\t{bare}").into_bytes())],
+        ),
+        (
+            "stripped, after a forged copy",
+            vec![("cookie", format!("id=forged; {stripped}").into_bytes())],
+        ),
+        (
+            "stripped, in a second Cookie header",
+            vec![
+                ("cookie", b"lang=fr\xe7".to_vec()),
+                ("cookie", stripped.clone().into_bytes()),
+            ],
+        ),
+        (
+            "whole bound cookie, quoted",
+            vec![("cookie", format!("id=\"{value}\"").into_bytes())],
+        ),
+        (
+            "stripped, among stray semicolons",
+            vec![("cookie", format!(";;{stripped};;").into_bytes())],
+        ),
+    ];
+    for (name, headers) in &spellings {
+        let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, &v[..])).collect();
+        c.response(
+            g,
+            name,
+            Outcome::NoSession,
+            &m.send(req_bytes("/", &headers)).await.unwrap(),
+        );
+    }
+    dbsc_rows(&mut c).await;
 
     // --- OAuth / OIDC tokens (the federated demo's IdP and RP) ----------------------------
     let g = "token";
@@ -900,6 +976,96 @@ async fn fetch_as(c: &Client, path: String, auth: Option<String>) -> Response<By
         .await
         .unwrap()
         .response
+}
+
+/// DBSC, through the README's whole stack (`bound_session_app`): the login cookie's unbound
+/// form after registration, in every spelling, and the re-binding attack.
+async fn dbsc_rows(c: &mut Catalog) {
+    use common::dbsc::*;
+    let g = "dbsc cookie";
+    // Short-lived cookies of 3 s, to watch one expire.
+    let s = site(std::time::Duration::from_secs(3)).await;
+    let client = s.plain();
+    let (unbound_id, challenge) = login(&s, &client).await;
+    let (alice, _) = register(&s, &client, &DbscBrowser::new(), &unbound_id, &challenge).await;
+    let session = |cookies: &[&str]| get("/session", cookies);
+    let own = s
+        .send(&client, session(&[&alice.bound_id, &alice.dbsc]))
+        .await;
+    assert_eq!(json_body(&own)["user"], "alice", "alice's own cookies");
+
+    // The login cookie as it was before registration: retired, in every spelling.
+    let thief = s.plain();
+    let v = unbound_id.trim_start_matches("id=");
+    let revivals: [(&'static str, Vec<u8>); 8] = [
+        (
+            "pre-registration login cookie",
+            unbound_id.clone().into_bytes(),
+        ),
+        (
+            "pre-registration login cookie, space before =",
+            format!("id ={v}").into_bytes(),
+        ),
+        (
+            "pre-registration login cookie, spaces around =",
+            format!("id = {v} ").into_bytes(),
+        ),
+        (
+            "pre-registration login cookie, name percent-encoded",
+            format!("i%64={v}").into_bytes(),
+        ),
+        (
+            "pre-registration login cookie, behind another copy",
+            format!("id=x; id={v}").into_bytes(),
+        ),
+        (
+            "pre-registration login cookie, tab before the name",
+            format!("\tid={v}").into_bytes(),
+        ),
+        (
+            "pre-registration login cookie, no-break space",
+            format!("\u{a0}id={v}").into_bytes(),
+        ),
+        (
+            "pre-registration login cookie, beside Latin-1",
+            [format!("id={v}; x=").as_bytes(), b"\xe9"].concat(),
+        ),
+    ];
+    for (name, cookie) in &revivals {
+        let res = s
+            .send(&thief, req_bytes("/session", &[("cookie", cookie)]))
+            .await;
+        c.response(g, name, Outcome::NoSession, &res);
+    }
+
+    // Re-binding: the victim's DBSC cookies, stolen inside the short-lived cookie's lifetime,
+    // plus a fresh DPoP proof by the thief's own key, on a route that sets `id` again. The
+    // cookies work for now (the theft DBSC bounds); the re-set `id` stays bound to the
+    // victim's DBSC key, so once the short-lived cookie expires the thief has nothing.
+    let dpop = DpopKey::generate().unwrap();
+    let with_dpop = |path: &str, cookies: &[&str]| {
+        let mut r = get(path, cookies);
+        let proof = dpop.proof("GET", &format!("{}{path}", s.server.base()), None, None);
+        r.headers_mut().insert("dpop", proof.parse().unwrap());
+        r
+    };
+    let res = s
+        .send(&thief, with_dpop("/cycle", &[&alice.bound_id, &alice.dbsc]))
+        .await;
+    assert_eq!(json_body(&res)["user"], "alice", "inside the window");
+    let reissued = set_cookie(&res, "id").expect("the session cookie, set again");
+    let expiry: u64 = alice.dbsc.split('.').nth(1).unwrap().parse().unwrap();
+    let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(expiry);
+    if let Ok(wait) = expires.duration_since(std::time::SystemTime::now()) {
+        tokio::time::sleep(wait + std::time::Duration::from_millis(50)).await;
+    }
+    c.response(
+        g,
+        "re-binding: DBSC cookies + thief's DPoP key re-set `id`; thief alone after expiry",
+        Outcome::NoSession,
+        &s.send(&thief, with_dpop("/session", &[&reissued, &alice.dbsc]))
+            .await,
+    );
 }
 
 fn refused_by_backend(status: u16, body: &Value) -> Outcome {

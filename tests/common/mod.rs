@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod dbsc;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -214,7 +216,8 @@ use std::future::IntoFuture as _;
 /// A session app protected by every proof of possession at once, as the README sets it up:
 /// Token Binding, DPoP and DBSC all feed one `BoundCookieLayer` that binds the
 /// `tower-sessions` cookie `id`. `/login` signs in as alice (and asks DBSC browsers to
-/// register), `/me` needs the session, `/step-up` forces a fresh DBSC proof (307 to
+/// register), `/me` needs the session, `/session` says whose it is (`{"user": …}`), `/cycle`
+/// gives it a new id (setting `id` again), `/step-up` forces a fresh DBSC proof (307 to
 /// `/me?stepped-up`), `/logout` ends the session.
 pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration) -> Router {
     use axum::http::{StatusCode, header};
@@ -261,6 +264,16 @@ pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration
             [(header::LOCATION, "/me?stepped-up")],
         )
     }
+    /// `{"user": …}`: what the session lookup found, always a 200.
+    async fn user(session: Session) -> Json<Value> {
+        Json(json!({"user": session.get::<String>("user").await.ok().flatten()}))
+    }
+    /// A new session id for the same session (as after a privilege change): `id` is set
+    /// again.
+    async fn cycle(session: Session) -> Json<Value> {
+        session.cycle_id().await.unwrap();
+        Json(json!({"user": session.get::<String>("user").await.ok().flatten()}))
+    }
     async fn logout(session: Session) -> impl IntoResponse {
         session.flush().await.unwrap();
         (Extension(EndDeviceBoundSession), "bye")
@@ -284,6 +297,8 @@ pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration
         .route("/me", get(me))
         .route("/step-up", get(step_up))
         .route("/logout", get(logout))
+        .route("/session", get(user))
+        .route("/cycle", get(cycle))
         .layer(
             SessionManagerLayer::new(MemoryStore::default())
                 .with_secure(true)
