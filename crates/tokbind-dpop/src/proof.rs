@@ -176,7 +176,7 @@ impl DpopVerifier {
     /// Whether a nonce should be sent ahead on a successful response (past half its life).
     pub(crate) fn nonce_wants_rotation(&self, presented: Option<&str>, now: SystemTime) -> bool {
         match (&self.nonces, presented) {
-            (Some(n), Some(p)) => n.age(p, now).is_none_or(|age| age * 2 > n.lifetime()),
+            (Some(n), Some(p)) => n.age(p, now).is_none_or(|age| age > n.lifetime() / 2),
             (Some(_), None) => true,
             _ => false,
         }
