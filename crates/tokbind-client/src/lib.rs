@@ -66,6 +66,10 @@ pub enum ClientError {
     /// The connection did not negotiate Token Binding, so it cannot carry a binding.
     #[error("Token Binding was not negotiated on this connection")]
     NotNegotiated,
+    /// A redirect named a URL that is not `https` (a downgrade to `http`, or another
+    /// scheme); [`Client::fetch`] does not follow it.
+    #[error("refused to follow a redirect to {0}: only https URLs are fetched")]
+    InsecureRedirect(Uri),
 }
 
 /// A Token Binding HTTPS client. Cheap to clone; clones share keys.
@@ -245,19 +249,22 @@ impl Target {
             return Err(bad());
         }
         let authority = uri.authority().ok_or_else(bad)?;
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+        // `[::1]` for IPv6, as URLs and Host headers write it.
+        let bracketed = authority.host();
+        let host = bracketed.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(bad());
         }
         let port = authority.port_u16().unwrap_or(443);
+        // Host and port as sent in `Host`: never the user information of the URL.
+        let host_port = authority.as_str().rsplit('@').next().unwrap_or(bracketed);
         Ok(Self {
             host: host.to_string(),
             port,
-            origin: format!("https://{}", authority.as_str().to_ascii_lowercase()),
-            authority: authority.as_str().to_string(),
+            // The origin (RFC 6454 §4) with the default port spelled out, so that
+            // `https://a` and `https://A:443` are one origin, `https://a:8443` another.
+            origin: format!("https://{}:{port}", bracketed.to_ascii_lowercase()),
+            authority: host_port.to_string(),
         })
     }
 }
