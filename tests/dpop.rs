@@ -410,3 +410,48 @@ async fn dpop_bound_tokens_work_only_with_their_key_and_scheme() {
         (401, "binding_mismatch")
     );
 }
+
+#[tokio::test]
+async fn a_signed_proof_with_an_iat_out_of_range_is_a_401_not_a_crash() {
+    let s = stack().await;
+    let plain = s.plain_client();
+    let key = DpopKey::generate().unwrap();
+    // One connection for every request: a panic in the request's task would end it, and
+    // the good proof at the end would then fail.
+    let mut conn = s.server.connect(&plain).await;
+    let htu = s.url("/api/me");
+    for (n, (iat, why)) in [
+        ("18446744073709551615", "dpop_bad_iat"), // u64::MAX
+        ("9223372036854775808", "dpop_bad_iat"),  // 2^63: past SystemTime on Linux
+        ("9223372036854775807", "dpop_bad_iat"),  // i64::MAX
+        ("18446744073709551616", "dpop_bad_iat"), // beyond u64
+        ("1e300", "dpop_bad_iat"),
+        ("-1", "dpop_bad_iat"),
+        ("1e400", "dpop_bad_claims"), // beyond any JSON number type
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let claims = format!(r#"{{"jti":"hostile-{n}","htm":"GET","htu":"{htu}","iat":{iat}}}"#);
+        let req = empty(Request::get("/api/me").header("dpop", key.proof_with_claims(&claims)));
+        let res = conn.send(req).await.unwrap();
+        assert_eq!(
+            (res.status().as_u16(), reason(&res).as_str()),
+            (401, why),
+            "iat {iat}: {}",
+            body(&res)
+        );
+        let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.starts_with("DPoP algs=")
+                && challenge.contains(r#"error="invalid_dpop_proof""#),
+            "iat {iat}: {challenge}"
+        );
+    }
+    // The same key with an honest proof, on the same connection: the server is fine.
+    let res = conn
+        .send(empty(s.dpop_request(&key, "GET", "/echo", None)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", body(&res));
+}

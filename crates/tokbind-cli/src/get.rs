@@ -2,6 +2,7 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -39,6 +40,21 @@ pub struct GetArgs {
     /// P-256 key whose thumbprint (`jkt`) is printed on standard error.
     #[arg(long)]
     dpop: bool,
+    /// Give up when the TCP connect and TLS handshake together take longer than this many
+    /// seconds (fractions allowed, e.g. 0.5).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
+    connect_timeout: Duration,
+}
+
+/// A positive, finite number of seconds that a `Duration` can hold.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(format!("{text:?} is not a positive number of seconds"));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
 }
 
 pub async fn run(args: GetArgs) -> Result<(), Failure> {
@@ -66,7 +82,10 @@ pub async fn run(args: GetArgs) -> Result<(), Failure> {
         .tls(|_| tls)
         .keys(keys)
         .key_parameters(&args.key_parameters.key_parameters)
-        .map(|b| b.server_verification(verification))
+        .map(|b| {
+            b.server_verification(verification)
+                .connect_timeout(args.connect_timeout)
+        })
         .and_then(|b| b.build())
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let mut request = http::Request::get(args.url.clone());

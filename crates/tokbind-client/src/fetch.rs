@@ -1,11 +1,16 @@
 //! Following redirects like a browser, including the federation step of RFC 8473 §5.3.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::header::{COOKIE, LOCATION, SET_COOKIE};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_LENGTH, CONTENT_LOCATION,
+    CONTENT_TYPE, COOKIE, HOST, LAST_MODIFIED, LOCATION, PROXY_AUTHORIZATION, SET_COOKIE,
+    TRANSFER_ENCODING,
+};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 use tokbind_proto::header::SEC_TOKEN_BINDING;
 use tokbind_proto::{Tbh, TokenBindingSigner};
@@ -16,6 +21,32 @@ use crate::{Client, ClientError, Connection, StoreKey, Target};
 pub const INCLUDE_REFERRED: &str = "include-referred-token-binding-id";
 /// The draft spelling, honoured only when configured.
 pub const INCLUDE_REFERER_LEGACY: &str = "include-referer-token-binding-id";
+
+/// Headers of the caller's request that speak for it to the origin it named, and so are
+/// not sent on once a redirect leaves that origin (RFC 9110 §15.4, item 3; browsers and
+/// `reqwest` drop the credentials alike). `Cookie` goes too: with a cookie store, the
+/// store decides per origin; `Sec-Token-Binding` names the key used for the first site;
+/// `Host` names the first origin.
+const ORIGIN_BOUND: [HeaderName; 6] = [
+    AUTHORIZATION,
+    PROXY_AUTHORIZATION,
+    COOKIE,
+    HeaderName::from_static("dpop"),
+    HeaderName::from_static(SEC_TOKEN_BINDING),
+    HOST,
+];
+
+/// Headers describing a body, removed when a redirect drops the body (RFC 9110 §15.4,
+/// item 5).
+const CONTENT_HEADERS: [HeaderName; 7] = [
+    CONTENT_ENCODING,
+    CONTENT_LANGUAGE,
+    CONTENT_LOCATION,
+    CONTENT_TYPE,
+    CONTENT_LENGTH,
+    LAST_MODIFIED,
+    TRANSFER_ENCODING,
+];
 
 /// The result of [`Client::fetch`]: the final response and every hop on the way.
 #[derive(Debug)]
@@ -52,22 +83,28 @@ impl Client {
     /// that one — also carries a referred binding: the key this client uses for the
     /// redirecting origin, signed over the EKM of the connection to the new origin
     /// (RFC 8473 §5.3). The header is ignored on non-3xx responses.
+    ///
+    /// The caller's headers go with every redirect that stays on the origin (scheme, host
+    /// and port) of the one before it. Once a redirect leaves it, `Authorization`,
+    /// `Proxy-Authorization`, `Cookie`, `DPoP`, `Sec-Token-Binding` and `Host` are dropped
+    /// for the rest of the chain, as browsers do; the cookie store, if enabled, still
+    /// sends each origin its own cookies. A redirect to anything but `https` is not
+    /// followed: [`ClientError::InsecureRedirect`].
     pub async fn fetch(&self, req: Request<Full<Bytes>>) -> Result<Fetched, ClientError> {
         let (parts, body) = req.into_parts();
         let mut method = parts.method;
         let mut uri = parts.uri;
         let mut body = body;
-        let extra_headers = parts.headers;
+        let mut extra_headers = parts.headers;
         let mut hops = Vec::new();
         let mut connections: HashMap<String, Connection> = HashMap::new();
         let mut referred: Option<StoreKey> = None;
+        let mut target = Target::of(&uri)?;
         loop {
-            let target = Target::of(&uri)?;
-            if !connections.contains_key(&target.origin) {
-                let conn = self.connect(&uri).await?;
-                connections.insert(target.origin.clone(), conn);
-            }
-            let conn = connections.get_mut(&target.origin).expect("just inserted");
+            let conn = match connections.entry(target.origin.clone()) {
+                Entry::Occupied(open) => open.into_mut(),
+                Entry::Vacant(slot) => slot.insert(self.connect(&uri).await?),
+            };
 
             let mut req = Request::builder()
                 .method(method.clone())
@@ -110,6 +147,10 @@ impl Client {
                 .and_then(|l| resolve(&uri, l));
             match next {
                 Some(next) if hops.len() <= self.max_redirects => {
+                    // This client speaks only https: a redirect elsewhere (an `http:` URL,
+                    // a downgrade) is refused, not followed without TLS.
+                    let next_target = Target::of(&next)
+                        .map_err(|_| ClientError::InsecureRedirect(next.clone()))?;
                     if include {
                         referred = conn.provided_key().cloned();
                     }
@@ -120,8 +161,13 @@ impl Client {
                     ) {
                         method = Method::GET;
                         body = Full::default();
+                        remove(&mut extra_headers, &CONTENT_HEADERS);
+                    }
+                    if next_target.origin != target.origin {
+                        remove(&mut extra_headers, &ORIGIN_BOUND);
                     }
                     uri = next;
+                    target = next_target;
                 }
                 _ => {
                     return Ok(Fetched {
@@ -170,6 +216,12 @@ impl Client {
                 let _ = jar.parse(text, &url);
             }
         }
+    }
+}
+
+fn remove(headers: &mut HeaderMap, names: &[HeaderName]) {
+    for name in names {
+        headers.remove(name);
     }
 }
 

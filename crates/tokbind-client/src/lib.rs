@@ -23,6 +23,7 @@ mod fetch;
 pub mod keys;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::HOST;
@@ -48,6 +49,13 @@ pub enum ClientError {
     /// The TCP connection failed.
     #[error("connect: {0}")]
     Connect(#[from] std::io::Error),
+    /// No connection within the connect timeout ([`ClientBuilder::connect_timeout`]): the
+    /// TCP connect and the TLS handshake together took longer.
+    #[error("no connection within {after:?} (TCP connect and TLS handshake)")]
+    ConnectTimeout {
+        /// The timeout that passed.
+        after: Duration,
+    },
     /// The TLS handshake failed.
     #[error(transparent)]
     Tls(#[from] tokbind_tls::HandshakeError),
@@ -66,6 +74,10 @@ pub enum ClientError {
     /// The connection did not negotiate Token Binding, so it cannot carry a binding.
     #[error("Token Binding was not negotiated on this connection")]
     NotNegotiated,
+    /// A redirect named a URL that is not `https` (a downgrade to `http`, or another
+    /// scheme); [`Client::fetch`] does not follow it.
+    #[error("refused to follow a redirect to {0}: only https URLs are fetched")]
+    InsecureRedirect(Uri),
 }
 
 /// A Token Binding HTTPS client. Cheap to clone; clones share keys.
@@ -76,6 +88,7 @@ pub struct Client {
     cookies: Option<fetch::Jar>,
     max_redirects: usize,
     legacy_include_referer: bool,
+    connect_timeout: Duration,
 }
 
 /// Configures a [`Client`].
@@ -86,11 +99,19 @@ pub struct ClientBuilder {
     cookies: bool,
     max_redirects: usize,
     legacy_include_referer: bool,
+    connect_timeout: Duration,
 }
+
+/// The default of [`ClientBuilder::connect_timeout`]: 10 s, the server side's default TLS
+/// handshake timeout too. Long enough for a slow link (TCP retries its SYN after 1 s and
+/// 3 s) and a busy server; short enough that an address that drops packets, or a peer
+/// that accepts and never answers the handshake, does not hold the caller indefinitely.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Client {
     /// Start configuring a client. Defaults: offer all three key parameters (ecdsap256
-    /// first), verify the server against the system roots, fresh in-memory keys.
+    /// first), verify the server against the system roots, fresh in-memory keys, a
+    /// [`DEFAULT_CONNECT_TIMEOUT`] of 10 s.
     pub fn builder() -> ClientBuilder {
         ClientBuilder {
             tls: TokenBindingConnector::builder(),
@@ -98,6 +119,7 @@ impl Client {
             cookies: false,
             max_redirects: 10,
             legacy_include_referer: false,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
@@ -116,12 +138,21 @@ impl Client {
         Ok(self.keys.key_for(&key_scope(host), key_parameters)?)
     }
 
-    /// Open a connection to `uri`'s origin.
+    /// Open a connection to `uri`'s origin: name resolution, TCP connect and TLS handshake
+    /// within the connect timeout, or [`ClientError::ConnectTimeout`].
     pub async fn connect(&self, uri: &Uri) -> Result<Connection, ClientError> {
         let target = Target::of(uri)?;
-        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
-        let _ = tcp.set_nodelay(true);
-        let (tls, info) = self.connector.connect(&target.host, tcp).await?;
+        // One deadline for both steps: what the caller waits for is a connection.
+        let handshake = async {
+            let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+            let _ = tcp.set_nodelay(true);
+            Ok::<_, ClientError>(self.connector.connect(&target.host, tcp).await?)
+        };
+        let (tls, info) = tokio::time::timeout(self.connect_timeout, handshake)
+            .await
+            .map_err(|_| ClientError::ConnectTimeout {
+                after: self.connect_timeout,
+            })??;
         let h2 = tls.ssl().selected_alpn_protocol() == Some(b"h2");
         let io = TokioIo::new(tls);
         let sender = if h2 {
@@ -216,6 +247,14 @@ impl ClientBuilder {
         self
     }
 
+    /// How long [`Client::connect`] (and so each new origin of [`Client::fetch`]) may take
+    /// to resolve the name, connect over TCP and finish the TLS handshake, together
+    /// (default [`DEFAULT_CONNECT_TIMEOUT`], 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
     /// Build the client.
     pub fn build(self) -> Result<Client, ClientError> {
         Ok(Client {
@@ -226,6 +265,7 @@ impl ClientBuilder {
             cookies: self.cookies.then(fetch::Jar::default),
             max_redirects: self.max_redirects,
             legacy_include_referer: self.legacy_include_referer,
+            connect_timeout: self.connect_timeout,
         })
     }
 }
@@ -245,19 +285,22 @@ impl Target {
             return Err(bad());
         }
         let authority = uri.authority().ok_or_else(bad)?;
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+        // `[::1]` for IPv6, as URLs and Host headers write it.
+        let bracketed = authority.host();
+        let host = bracketed.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(bad());
         }
         let port = authority.port_u16().unwrap_or(443);
+        // Host and port as sent in `Host`: never the user information of the URL.
+        let host_port = authority.as_str().rsplit('@').next().unwrap_or(bracketed);
         Ok(Self {
             host: host.to_string(),
             port,
-            origin: format!("https://{}", authority.as_str().to_ascii_lowercase()),
-            authority: authority.as_str().to_string(),
+            // The origin (RFC 6454 §4) with the default port spelled out, so that
+            // `https://a` and `https://A:443` are one origin, `https://a:8443` another.
+            origin: format!("https://{}:{port}", bracketed.to_ascii_lowercase()),
+            authority: host_port.to_string(),
         })
     }
 }

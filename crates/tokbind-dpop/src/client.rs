@@ -98,11 +98,18 @@ impl DpopKey {
         if let Some(nonce) = nonce {
             claims["nonce"] = nonce.into();
         }
+        self.proof_with_claims(&claims.to_string())
+    }
+
+    /// A proof whose payload is `claims`, exactly as given (JSON text, signed as is): for
+    /// claims [`proof`](Self::proof) does not write, or to test what a server does with
+    /// claims no honest client sends.
+    pub fn proof_with_claims(&self, claims: &str) -> String {
         let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
+            URL_SAFE_NO_PAD.encode(claims)
         );
         let signature = self
             .pair

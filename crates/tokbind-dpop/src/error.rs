@@ -8,6 +8,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use tokbind_jose::jws::JwsError;
+use tokbind_jose::numeric_date::NumericDateError;
 use tower_tokbind::problem::problem_body;
 
 use crate::proof::DpopVerifier;
@@ -34,6 +35,10 @@ pub enum DpopError {
     /// A claim is missing or malformed.
     #[error("the proof's claims are malformed: {0}")]
     Claims(String),
+    /// `iat` is missing, not a number, or not a time any clock can hold (negative, or
+    /// past 9999).
+    #[error("the proof's iat {0}")]
+    Iat(NumericDateError),
     /// `htm` is not the request's method.
     #[error("the proof's htm is not this request's method")]
     MethodMismatch,
@@ -91,6 +96,7 @@ impl DpopError {
             }
             Self::Jws(_) => "dpop_malformed",
             Self::Claims(_) => "dpop_bad_claims",
+            Self::Iat(_) => "dpop_bad_iat",
             Self::MethodMismatch => "dpop_htm_mismatch",
             Self::UriMismatch => "dpop_htu_mismatch",
             Self::Stale => "dpop_stale",

@@ -87,8 +87,10 @@ impl NonceIssuer {
         let issued = u64::from_be_bytes(raw[..8].try_into().ok()?);
         verify_slices_are_equal(&self.tag(issued).as_ref()[..TAG_LEN], &raw[8..8 + TAG_LEN])
             .ok()?;
-        now.duration_since(UNIX_EPOCH + Duration::from_secs(issued))
-            .ok()
+        // Only this issuer's secret makes a valid tag, but a time past what SystemTime holds
+        // is refused rather than trusted to be impossible.
+        let issued = UNIX_EPOCH.checked_add(Duration::from_secs(issued))?;
+        now.duration_since(issued).ok()
     }
 
     /// Whether `nonce` is one of ours and still valid at `now`.
@@ -123,5 +125,28 @@ mod tests {
             assert!(!issuer.is_valid(bad, now), "{bad}");
         }
         assert!(NonceIssuer::new(&[1; 16], Duration::from_secs(1)).is_err());
+    }
+
+    /// A nonce with this issuer's valid tag over `issued` seconds (only the secret's
+    /// holder can make one).
+    fn signed_nonce(issuer: &NonceIssuer, issued: u64) -> String {
+        let mut raw = [0u8; 8 + TAG_LEN];
+        raw[..8].copy_from_slice(&issued.to_be_bytes());
+        raw[8..].copy_from_slice(&issuer.tag(issued).as_ref()[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    #[test]
+    fn an_issue_time_out_of_range_is_invalid_not_a_panic() {
+        let issuer = NonceIssuer::new(&[7; 32], Duration::from_secs(60)).unwrap();
+        let now = SystemTime::now();
+        for issued in [u64::MAX, 1 << 63, (1 << 63) - 1, u64::MAX / 1000] {
+            let nonce = signed_nonce(&issuer, issued);
+            assert_eq!(issuer.age(&nonce, now), None, "{issued}");
+            assert!(!issuer.is_valid(&nonce, now), "{issued}");
+        }
+        // The same construction with a real issue time is a valid nonce.
+        let issued = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        assert!(issuer.is_valid(&signed_nonce(&issuer, issued), now));
     }
 }

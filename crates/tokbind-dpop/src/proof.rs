@@ -8,9 +8,11 @@ use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
+use serde_json::Value;
 use tokbind_jose::Algorithm;
 use tokbind_jose::jwk::PublicJwk;
 use tokbind_jose::jws::{self, JwsError, KeySource, ProofRules};
+use tokbind_jose::numeric_date::{NumericDate, NumericDateError};
 use tokbind_proto::{Freshness, Mechanism, ProvenKey};
 
 use crate::error::DpopError;
@@ -30,7 +32,9 @@ struct ProofClaims {
     jti: String,
     htm: String,
     htu: String,
-    iat: u64,
+    /// Read by [`NumericDate`], which refuses what no clock can hold (and says so).
+    #[serde(default)]
+    iat: Option<Value>,
     #[serde(default)]
     ath: Option<String>,
     #[serde(default)]
@@ -172,7 +176,7 @@ impl DpopVerifier {
     /// Whether a nonce should be sent ahead on a successful response (past half its life).
     pub(crate) fn nonce_wants_rotation(&self, presented: Option<&str>, now: SystemTime) -> bool {
         match (&self.nonces, presented) {
-            (Some(n), Some(p)) => n.age(p, now).is_none_or(|age| age * 2 > n.lifetime()),
+            (Some(n), Some(p)) => n.age(p, now).is_none_or(|age| age > n.lifetime() / 2),
             (Some(_), None) => true,
             _ => false,
         }
@@ -209,7 +213,14 @@ impl DpopVerifier {
         if htu != expected {
             return Err(DpopError::UriMismatch);
         }
-        let iat = UNIX_EPOCH + Duration::from_secs(claims.iat);
+        // The attacker's own number: checked before any arithmetic on it.
+        let iat_date = claims
+            .iat
+            .as_ref()
+            .ok_or(NumericDateError::Missing)
+            .and_then(NumericDate::from_json)
+            .map_err(DpopError::Iat)?;
+        let iat = iat_date.system_time().map_err(DpopError::Iat)?;
         match now.duration_since(iat) {
             Ok(age) if age > self.max_age => return Err(DpopError::Stale),
             Err(ahead) if ahead.duration() > self.max_skew => return Err(DpopError::FromTheFuture),
@@ -281,6 +292,8 @@ impl DpopVerifier {
             proof.jti.as_bytes(),
             &iat,
         ] {
+            // Every part lies within a proof of at most jws::MAX_LEN (8 KiB) bytes, so the
+            // length never truncates.
             ctx.update(&(part.len() as u32).to_be_bytes());
             ctx.update(part);
         }
@@ -289,7 +302,8 @@ impl DpopVerifier {
             .as_ref()
             .try_into()
             .expect("SHA-256 is 32 bytes");
-        let ttl = self.max_age + self.max_skew;
+        // Configuration, but a "never" (Duration::MAX) must not overflow either.
+        let ttl = self.max_age.saturating_add(self.max_skew);
         match self.replay.first_use(key, ttl).await {
             Ok(true) => Ok((proof, nonce)),
             Ok(false) => Err(DpopError::Replay),

@@ -6,6 +6,8 @@
 //! * [`jws`]: a strict check of a compact JWS proof: exact `typ`, `alg` from an allow-list
 //!   and matching the key, the key either embedded in the header or already known, the
 //!   signature (through `jsonwebtoken`), and the claims.
+//! * [`numeric_date`]: the times in claims (`iat`, `exp`, `nbf`), read strictly and
+//!   within a range no arithmetic on them can overflow.
 //!
 //! ```
 //! use tokbind_jose::jwk::PublicJwk;
@@ -25,5 +27,6 @@
 
 pub mod jwk;
 pub mod jws;
+pub mod numeric_date;
 
 pub use jsonwebtoken::Algorithm;

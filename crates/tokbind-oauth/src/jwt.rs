@@ -8,6 +8,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tokbind_jose::numeric_date::{NumericDate, NumericDateError};
 use tokbind_proto::{ProvenKey, TokenBindingId};
 
 use crate::cnf::{CnfError, CnfPolicy, Confirmation, check};
@@ -22,9 +23,12 @@ pub struct Claims {
     pub sub: String,
     /// Audience.
     pub aud: String,
-    /// Expiry (seconds since the epoch).
+    /// Expiry (seconds since the epoch; a NumericDate, so fractions are dropped and
+    /// anything past 9999 is refused).
+    #[serde(deserialize_with = "tokbind_jose::numeric_date::seconds")]
     pub exp: u64,
-    /// Issued at.
+    /// Issued at (read as `exp` is).
+    #[serde(deserialize_with = "tokbind_jose::numeric_date::seconds")]
     pub iat: u64,
     /// OIDC nonce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,9 +48,27 @@ pub enum TokenError {
     /// Key generation or signing failed.
     #[error("cannot sign: {0}")]
     Signing(String),
-    /// Signature, issuer, audience or lifetime check failed.
+    /// A lifetime so long the token would expire after 9999-12-31T23:59:59Z.
+    #[error("a lifetime of {0:?} ends past what a NumericDate can hold")]
+    Lifetime(Duration),
+    /// Signature, issuer, audience or claim format check failed.
     #[error("invalid token: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
+    /// `exp` has passed (by more than the leeway).
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` is still ahead (by more than the leeway).
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    /// `exp` or `iat` is missing, or a time claim (`exp`, `iat`, `nbf`) is not a number or
+    /// not a time any clock can hold (negative, or past 9999).
+    #[error("the token's {claim} {problem}")]
+    Time {
+        /// The claim.
+        claim: &'static str,
+        /// What is wrong with it.
+        problem: NumericDateError,
+    },
     /// The ID token's nonce is not the one the relying party sent.
     #[error("the ID token's nonce does not match")]
     Nonce,
@@ -60,7 +82,11 @@ impl TokenError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Signing(_) => "signing_failed",
+            Self::Lifetime(_) => "lifetime_out_of_range",
             Self::Invalid(_) => "invalid_token",
+            Self::Expired => "token_expired",
+            Self::NotYetValid => "token_not_yet_valid",
+            Self::Time { .. } => "token_bad_time",
             Self::Nonce => "nonce_mismatch",
             Self::Binding(e) => e.reason(),
         }
@@ -213,11 +239,15 @@ impl TokenIssuer {
         extra: Map<String, Value>,
     ) -> Result<String, TokenError> {
         let iat = now();
+        let exp = iat
+            .checked_add(lifetime.as_secs())
+            .filter(|exp| NumericDate::from_seconds(*exp).is_ok())
+            .ok_or(TokenError::Lifetime(lifetime))?;
         self.sign(&Claims {
             iss: self.issuer.clone(),
             sub: sub.to_string(),
             aud: aud.to_string(),
-            exp: iat + lifetime.as_secs(),
+            exp,
             iat,
             nonce: nonce.map(str::to_string),
             cnf,
@@ -227,11 +257,15 @@ impl TokenIssuer {
 }
 
 /// Checks JWTs from one issuer: signature (keys from its JWK Set), `iss`, `aud`, `exp`,
-/// then the binding against the key the request proved (the Token Consumer side).
+/// `nbf`, then the binding against the key the request proved (the Token Consumer side).
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: Vec<(Option<String>, DecodingKey, Algorithm)>,
+    /// Signature, `iss` and `aud`. The times are checked here instead (see
+    /// [`TokenVerifier::check_times`]), so that each refusal has its own reason.
     validation: Validation,
+    leeway_secs: u64,
+    check_expiry: bool,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -267,21 +301,27 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
-        validation.leeway = 30;
-        Ok(Self { keys, validation })
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.required_spec_claims.clear();
+        Ok(Self {
+            keys,
+            validation,
+            leeway_secs: 30,
+            check_expiry: true,
+        })
     }
 
     /// Allow this much clock skew in `exp`/`nbf` checks (default 30 s).
     pub fn with_leeway(mut self, leeway: Duration) -> Self {
-        self.validation.leeway = leeway.as_secs();
+        self.leeway_secs = leeway.as_secs();
         self
     }
 
     /// Accept expired tokens. Only for checking archived tokens (e.g. published test
-    /// vectors); never in a server.
+    /// vectors); never in a server. `exp` must still be a well-formed time.
     pub fn insecure_ignore_expiry(mut self) -> Self {
-        self.validation.validate_exp = false;
-        self.validation.required_spec_claims.remove("exp");
+        self.check_expiry = false;
         self
     }
 
@@ -296,14 +336,43 @@ impl TokenVerifier {
             }
             let mut v = self.validation.clone();
             v.algorithms = vec![*alg];
-            match jsonwebtoken::decode::<Claims>(token, key, &v) {
-                Ok(data) => return Ok(data.claims),
+            match jsonwebtoken::decode::<Map<String, Value>>(token, key, &v) {
+                Ok(data) => {
+                    self.check_times(&data.claims, now())?;
+                    return serde_json::from_value(Value::Object(data.claims))
+                        .map_err(|e| TokenError::Invalid(e.into()));
+                }
                 Err(e) => last = Some(e),
             }
         }
         Err(last
             .unwrap_or_else(|| jsonwebtoken::errors::ErrorKind::InvalidSignature.into())
             .into())
+    }
+
+    /// `exp` and `iat` (required) and `nbf` (optional) of a signed token, read as
+    /// NumericDates before any arithmetic, then compared with `now` (RFC 7519 §4.1.4,
+    /// §4.1.5) with saturating arithmetic, so no leeway and no claim can overflow.
+    fn check_times(&self, claims: &Map<String, Value>, now: u64) -> Result<(), TokenError> {
+        let date = |claim: &'static str| {
+            NumericDate::claim(claims, claim).map_err(|problem| TokenError::Time { claim, problem })
+        };
+        let required = |claim: &'static str| {
+            date(claim)?.ok_or(TokenError::Time {
+                claim,
+                problem: NumericDateError::Missing,
+            })
+        };
+        let exp = required("exp")?;
+        required("iat")?;
+        let nbf = date("nbf")?;
+        if self.check_expiry && exp.seconds().saturating_add(self.leeway_secs) < now {
+            return Err(TokenError::Expired);
+        }
+        if nbf.is_some_and(|nbf| nbf.seconds() > now.saturating_add(self.leeway_secs)) {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(())
     }
 
     /// Check a token presented on a request that proved `proven` (resource server: the

@@ -205,7 +205,7 @@ fn oidc_a2_es256_id_token_verifies_and_binds_to_the_rp_key() {
         "example-client-id",
     )
     .unwrap();
-    assert_eq!(strict.decode(token).unwrap_err().reason(), "invalid_token");
+    assert_eq!(strict.decode(token).unwrap_err().reason(), "token_expired");
 }
 
 #[test]

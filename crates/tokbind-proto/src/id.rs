@@ -50,7 +50,8 @@ impl fmt::Debug for PublicKey<'_> {
             Self::Rsa { modulus, exponent } => write!(
                 f,
                 "Rsa(n={}…, e={})",
-                base64url::encode(&modulus[..8]),
+                // Decoded moduli are 256 bytes; one built by hand may be shorter.
+                base64url::encode(modulus.get(..8).unwrap_or(modulus)),
                 base64url::encode(exponent)
             ),
             Self::Unknown { key } => write!(f, "Unknown({} bytes)", key.len()),

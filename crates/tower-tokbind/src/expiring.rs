@@ -26,8 +26,16 @@ use std::time::{Duration, Instant};
 /// # Ok::<(), tower_tokbind::expiring::MapFull>(())
 /// ```
 pub struct ExpiringMap<K, V> {
-    entries: Mutex<HashMap<K, (V, Instant)>>,
+    entries: Mutex<HashMap<K, (V, Expiry)>>,
     capacity: usize,
+}
+
+/// When an entry expires: `None` for a TTL past what `Instant` can hold (it lives as long
+/// as the map), so no TTL overflows.
+type Expiry = Option<Instant>;
+
+fn is_live(expires: Expiry, now: Instant) -> bool {
+    expires.is_none_or(|at| at > now)
 }
 
 /// The map holds its capacity of live entries; nothing new fits until some expire.
@@ -66,13 +74,14 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<K, (V, Instant)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, (V, Expiry)>> {
         // A panic elsewhere while holding the lock cannot leave the map half-updated in a
         // way that matters here: keep serving.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Store `value` under `key` for `ttl`, replacing what was there.
+    /// Store `value` under `key` for `ttl`, replacing what was there. A `ttl` too long for
+    /// the clock (e.g. `Duration::MAX`) never expires.
     pub fn insert(&self, key: K, value: V, ttl: Duration) -> Result<(), MapFull> {
         self.insert_if(key, value, ttl, false).map(drop)
     }
@@ -85,7 +94,7 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
 
     fn insert_if(&self, key: K, value: V, ttl: Duration, only_new: bool) -> Result<bool, MapFull> {
         let now = Instant::now();
-        let live = |(_, expires): &(V, Instant)| *expires > now;
+        let live = |(_, expires): &(V, Expiry)| is_live(*expires, now);
         let mut map = self.lock();
         let present = map.get(&key).is_some_and(live);
         if only_new && present {
@@ -102,7 +111,7 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
                 map.retain(|_, e| live(e));
             }
         }
-        map.insert(key, (value, now + ttl));
+        map.insert(key, (value, now.checked_add(ttl)));
         Ok(true)
     }
 
@@ -116,7 +125,7 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
         let now = Instant::now();
         self.lock()
             .get(key)
-            .filter(|(_, expires)| *expires > now)
+            .filter(|(_, expires)| is_live(*expires, now))
             .map(|(v, _)| v.clone())
     }
 
@@ -129,7 +138,7 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
         let now = Instant::now();
         self.lock()
             .remove(key)
-            .filter(|(_, expires)| *expires > now)
+            .filter(|(_, expires)| is_live(*expires, now))
             .map(|(v, _)| v)
     }
 
@@ -184,5 +193,17 @@ mod tests {
         // Replacing a live key does not grow the map.
         map.insert("a", 5, MINUTE).unwrap();
         assert_eq!(map.get("a"), Some(5));
+    }
+
+    #[test]
+    fn a_ttl_beyond_the_clock_never_expires_and_does_not_overflow() {
+        let map = ExpiringMap::with_capacity(2);
+        map.insert("forever", 1, Duration::MAX).unwrap();
+        assert_eq!(map.insert_new("forever", 2, MINUTE), Ok(false));
+        assert_eq!(map.get("forever"), Some(1));
+        map.insert("long", 3, Duration::from_secs(u64::MAX))
+            .unwrap();
+        assert_eq!(map.insert("third", 4, MINUTE), Err(MapFull));
+        assert_eq!(map.take("long"), Some(3));
     }
 }
