@@ -108,6 +108,12 @@ fn known_spellings_open_nothing() {
         ("re-bound without the DBSC cookie", b"id=\x05"),
         ("victim's own bound cookie", b"id=\x01"),
         ("the thief's own cookie (allowed)", b"id=\x03"),
+        // Found by the fuzzer: forged copies in the unbound form must not use up the
+        // DBSC layer's store lookups and take one's own cookie down with them.
+        (
+            "anon's own cookie behind five forged unbound-looking copies (allowed)",
+            b"id=\x06a; id=\x06b; id=\x06c; id=\x06d; id=\x06e; id=\x06",
+        ),
         ("anon's unbound cookie (allowed to nobody)", b"id=\x06"),
     ];
     for (name, template) in cases {

@@ -525,9 +525,9 @@ fn cookie<'h>(cookies: &RequestCookies<'h>, name: &str) -> Option<&'h str> {
         .map(|p| p.value())
 }
 
-/// At most this many copies of one cookie are looked up in the store: a browser sends one,
-/// and a header stuffed with copies must not turn into as many store round trips. Copies
-/// past it are treated as failing (removed, or proving nothing).
+/// At most this many values of one cookie are looked up in the store: a browser sends one,
+/// and a header stuffed with copies must not turn into as many store round trips. Values
+/// past it are treated as failing (removed as retired, or proving nothing).
 const MAX_LOOKUPS: usize = 4;
 
 fn set_cookie(res: &mut Response<Full<Bytes>>, line: &str) {
@@ -661,22 +661,30 @@ async fn strip_retired(c: &Config, headers: &mut HeaderMap) -> Result<(), StoreE
     let mut removed = 0;
     {
         let cookies = RequestCookies::read(headers);
-        let mut lookups = 0;
+        // Each distinct value that really was issued unbound is looked up once.
+        let mut verdicts: SmallVec<[(&str, bool); 2]> = SmallVec::new();
         for piece in cookies.pieces() {
             let Ok(pair) = piece else {
                 // No parser agrees on it: not handed on (the bound cookie layer would
                 // remove it anyway).
                 continue;
             };
+            let value = pair.value();
             let login = c.rebind.iter().find(|(name, _)| pair.is_named(name));
             let retired = match login {
-                Some((name, _)) if CookieKeys::is_issued_unbound(pair.value()) => {
-                    lookups += 1;
-                    lookups > MAX_LOOKUPS
-                        || c.store
-                            .get(&retired_key(name, pair.value()))
-                            .await?
-                            .is_some()
+                // Only a value whose MAC says it was issued unbound can have been retired
+                // (anything else the bound cookie layer refuses by itself): checked here,
+                // without the store.
+                Some((name, _)) if c.keys.open(None, name, value).is_ok() => {
+                    match verdicts.iter().find(|(v, _)| *v == value) {
+                        Some(&(_, retired)) => retired,
+                        None => {
+                            let retired = verdicts.len() >= MAX_LOOKUPS
+                                || c.store.get(&retired_key(name, value)).await?.is_some();
+                            verdicts.push((value, retired));
+                            retired
+                        }
+                    }
                 }
                 _ => false,
             };
