@@ -218,12 +218,19 @@ fn read_piece(bytes: &[u8]) -> Option<Result<Pair<'_>, Unreadable>> {
     if written_name.is_empty() {
         return Some(Err(Unreadable::NotAPair));
     }
-    // `name_val_decoded`: both are decoded, and either failing fails the pair.
-    let (Ok(name), Ok(_)) = (
-        percent_decode_str(written_name).decode_utf8(),
-        percent_decode_str(value).decode_utf8(),
-    ) else {
+    // `name_val_decoded`: both are decoded, and either failing fails the pair. (Text
+    // without a `%` decodes to itself: most cookies take the short way.)
+    let decodes = |s: &str| !s.contains('%') || percent_decode_str(s).decode_utf8().is_ok();
+    if !decodes(value) {
         return Some(Err(Unreadable::BadEscape));
+    }
+    let name = if written_name.contains('%') {
+        match percent_decode_str(written_name).decode_utf8() {
+            Ok(name) => name,
+            Err(_) => return Some(Err(Unreadable::BadEscape)),
+        }
+    } else {
+        Cow::Borrowed(written_name)
     };
     Some(Ok(Pair {
         written_name,
@@ -356,6 +363,35 @@ mod tests {
             .map(|p| p.value())
             .collect();
         assert_eq!(spelled, ["2", "4"]);
+    }
+
+    proptest::proptest! {
+        /// Each piece reads as `cookie`'s own parsers read it: `Cookie::parse` gives the
+        /// written name and the value, `Cookie::parse_encoded` the decoded name, and a
+        /// piece either fails to parse is unreadable (or blank, which they skip).
+        #[test]
+        fn a_piece_reads_as_the_cookie_crate_reads_it(
+            piece in "[ \t\u{a0}\u{3000}]{0,2}[a-zA-Z%=\"é ]{0,4}(%[0-9a-fA-F]{0,2})?[ =a-z%\u{85}\t]{0,4}"
+        ) {
+            let value = HeaderValue::from_str(&piece).unwrap();
+            let ours = RequestCookies::read_values([&value]);
+            let raw = cookie::Cookie::parse(piece.as_str());
+            let decoded = cookie::Cookie::parse_encoded(piece.as_str());
+            match ours.pieces().next() {
+                None => proptest::prop_assert!(piece.trim().is_empty()),
+                Some(Ok(pair)) => {
+                    let (raw, decoded) = (raw.unwrap(), decoded.unwrap());
+                    proptest::prop_assert_eq!(pair.written_name(), raw.name());
+                    proptest::prop_assert_eq!(pair.value(), raw.value());
+                    proptest::prop_assert_eq!(pair.name(), decoded.name());
+                }
+                Some(Err(Unreadable::NotAPair)) => proptest::prop_assert!(raw.is_err()),
+                Some(Err(Unreadable::BadEscape)) => {
+                    proptest::prop_assert!(raw.is_ok() && decoded.is_err())
+                }
+                Some(Err(Unreadable::NotUtf8)) => proptest::prop_assert!(false, "valid UTF-8"),
+            }
+        }
     }
 
     #[test]

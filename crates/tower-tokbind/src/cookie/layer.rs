@@ -55,7 +55,9 @@ impl Config {
 }
 
 impl BoundCookieLayer {
-    /// Bind every cookie, with MACs made by `keys`.
+    /// Bind every cookie, with MACs made by `keys`. A presented cookie whose name is
+    /// written with a percent-escape (`a%20b`: some parsers decode it, others do not)
+    /// cannot be read alike by every parser, and is removed.
     pub fn new(keys: CookieKeys) -> Self {
         Self {
             config: Arc::new(Config {

@@ -232,7 +232,7 @@ fn drop_cookie(config: &Config, name: &str, reason: DropReason) {
     tracing::debug!(
         cookie = name,
         reason = reason.reason(),
-        "bound cookie removed from the request"
+        "cookie removed from the request"
     );
 }
 
