@@ -44,7 +44,9 @@ async fn each_shape_of_header_has_a_stated_outcome() {
     let bound = keys.bind(Some(&key), "id", "s1");
     let id = format!("id={bound}");
     let b = |s: &str| s.as_bytes().to_vec();
-    let cases: Vec<(&str, Vec<Vec<u8>>, Vec<&[u8]>, Option<DropReason>)> = vec![
+    // (what, sent, received, the one reason counted)
+    type Case<'a> = (&'a str, Vec<Vec<u8>>, Vec<&'a [u8]>, Option<DropReason>);
+    let cases: Vec<Case> = vec![
         (
             "several headers become one",
             vec![b("a=1"), b(&id)],
