@@ -217,3 +217,58 @@ async fn a_cookie_set_again_stays_with_the_key_it_opened_with() {
     let (seen, _) = round_trip(&layer, &[thief], Some(&csrf)).await;
     assert_eq!(seen, None);
 }
+
+#[tokio::test]
+async fn cookies_bound_to_different_keys_bind_no_new_cookie_and_no_duplicate_passes() {
+    let keys = CookieKeys::generate().unwrap();
+    let layer = BoundCookieLayer::new(keys.clone())
+        .accept_proofs(FreshnessPolicy::Within(Duration::from_secs(300)));
+    let victim = dbsc(Duration::from_secs(10));
+    let victims = format!("sid={}", keys.bind(Some(&victim), "sid", "abc"));
+    let thiefs_theme = format!(
+        "theme={}",
+        keys.bind(Some(&token_binding()), "theme", "dark")
+    );
+    let both = [token_binding(), victim.clone()];
+
+    // The victim's session cookie beside a harmless cookie of the thief's: a new cookie
+    // (a "remember me" for the victim's session, say) could carry the victim's authority,
+    // so it is bound to neither key — withheld.
+    let (seen, set) = round_trip_setting(
+        &layer,
+        &both,
+        Some(&format!("{victims}; {thiefs_theme}")),
+        "remember=1; Path=/",
+    )
+    .await;
+    assert_eq!(seen.as_deref(), Some("sid=abc; theme=dark"));
+    assert_eq!(set, None, "a new cookie was bound to one of two keys");
+    // Each presented cookie set again stays with its own key.
+    let (_, set) = round_trip(&layer, &both, Some(&format!("{victims}; {thiefs_theme}"))).await;
+    let again = cookie_of(&set.unwrap());
+    let (seen, _) = round_trip(&layer, &[token_binding()], Some(&again)).await;
+    assert_eq!(seen, None, "the victim's cookie moved to the thief's key");
+
+    // Two copies of one cookie that open with different keys: the application would read
+    // one of them (which, depends on its parser), so none is handed on.
+    let thiefs_sid = format!("sid={}", keys.bind(Some(&token_binding()), "sid", "mine"));
+    for cookies in [
+        format!("{thiefs_sid}; {victims}"),
+        format!("{victims}; {thiefs_sid}"),
+    ] {
+        let (seen, set) = round_trip(&layer, &both, Some(&cookies)).await;
+        assert_eq!(seen, None, "{cookies}");
+        // With nothing opened, the cookie set goes with the key proven for this request.
+        let (seen, _) =
+            round_trip(&layer, &[token_binding()], Some(&cookie_of(&set.unwrap()))).await;
+        assert_eq!(seen.as_deref(), Some("sid=abc"));
+    }
+    // Copies bound to the same key all pass.
+    let (seen, _) = round_trip(
+        &layer,
+        std::slice::from_ref(&victim),
+        Some(&format!("{victims}; {victims}")),
+    )
+    .await;
+    assert_eq!(seen.as_deref(), Some("sid=abc; sid=abc"));
+}

@@ -224,6 +224,9 @@ pub enum DropReason {
     Mismatch,
     /// A cookie bound to a key, on a request that proves no key.
     NoProof,
+    /// Copies of one cookie that opened with different keys: which one the application
+    /// reads depends on its parser, so none is handed on.
+    Conflicting,
     /// A name that some application parser reads as a bound cookie's, written otherwise
     /// (`i%64` for `id`): only the exact spelling is checked, so no other is let through.
     Disguised,
@@ -233,11 +236,12 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in the order of [`CookieStats::snapshot`](super::CookieStats::snapshot).
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Unbound,
         Self::Malformed,
         Self::Mismatch,
         Self::NoProof,
+        Self::Conflicting,
         Self::Disguised,
         Self::Unreadable(Unreadable::NotUtf8),
         Self::Unreadable(Unreadable::BadEscape),
@@ -251,6 +255,7 @@ impl DropReason {
             Self::Malformed => "malformed_binding",
             Self::Mismatch => "binding_mismatch",
             Self::NoProof => "no_proof",
+            Self::Conflicting => "conflicting_copies",
             Self::Disguised => "disguised_name",
             Self::Unreadable(why) => why.reason(),
         }

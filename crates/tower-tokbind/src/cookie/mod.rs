@@ -22,7 +22,8 @@
 //! * a name is checked if *any* of those parsers reads it as a bound cookie's name
 //!   (`i%64`, ` id `, `id` after a no-break space are all `id` to some of them), and only
 //!   the exact spelling can pass;
-//! * every copy of a duplicated name is checked on its own;
+//! * every copy of a duplicated name is checked on its own, and if copies open with
+//!   different keys none is handed on (parsers disagree on which copy counts);
 //! * pieces the parsers cannot agree on — bytes that are not UTF-8, escapes that do not
 //!   decode, pieces with no `name=` — are removed (counted by [`DropReason::Unreadable`]);
 //! * several `Cookie` headers become one; empty pieces and stray `;` vanish; values keep
@@ -36,7 +37,8 @@
 //! 1. A cookie the request presented, and that opened with key K, is bound to K again when
 //!    the response sets it (a rotated session id, say).
 //! 2. Other cookies the response sets go with the key the request's cookies opened with —
-//!    the session's key — when there is one.
+//!    the session's key — when there is one; when they opened with different keys, new
+//!    cookies are withheld (either key's authority could be in them).
 //! 3. Otherwise with a key proven for this very request, preferring the Token Binding
 //!    provided ID, then a client certificate, then a DPoP key. A DBSC key, proven only
 //!    within its short-lived cookie's window, never binds a cookie it did not open.

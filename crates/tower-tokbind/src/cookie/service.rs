@@ -15,7 +15,7 @@ use tokbind_proto::{Freshness, Mechanism, ProvenKey, ProvenKeys};
 use tower_service::Service;
 
 use super::binding::DropReason;
-use super::jar::{CookieHeaderBuilder, RequestCookies};
+use super::jar::{CookieHeaderBuilder, Pair, RequestCookies, Unreadable};
 use super::layer::{Config, UnprovenClients};
 
 /// The service made by [`BoundCookieLayer`](super::BoundCookieLayer).
@@ -89,21 +89,37 @@ type Proven = SmallVec<[ProvenKey; 1]>;
 /// changes key).
 #[derive(Debug, Default)]
 struct Binding {
-    /// For a cookie the request presented and that opened with a key other than
-    /// `default`: that key. Almost always empty.
+    /// For a cookie the request presented and that opened with a key other than the one
+    /// `new` names: that key. Almost always empty.
     presented: Vec<(String, ProvenKey)>,
-    /// For every other cookie: the key the request's cookies opened with, or else the
-    /// key this very request proved; `None` when there is neither.
-    default: Option<ProvenKey>,
+    /// For every other cookie.
+    new: NewCookies,
+}
+
+/// How the cookies a request did not present are bound.
+#[derive(Debug, Default)]
+enum NewCookies {
+    /// To this key: the one the request's cookies opened with, or else the preferred key
+    /// proven for this very request.
+    Key(ProvenKey),
+    /// As for a client that proved nothing ([`UnprovenClients`]).
+    #[default]
+    Unproven,
+    /// Not at all: the request's cookies opened with different keys, and a new cookie
+    /// could carry the authority of either.
+    Withheld,
 }
 
 impl Binding {
-    fn key_for(&self, name: &str) -> Option<&ProvenKey> {
-        self.presented
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, k)| k)
-            .or(self.default.as_ref())
+    fn key_for(&self, name: &str) -> Result<Option<&ProvenKey>, ()> {
+        match self.presented.iter().find(|(n, _)| n == name) {
+            Some((_, key)) => Ok(Some(key)),
+            None => match &self.new {
+                NewCookies::Key(key) => Ok(Some(key)),
+                NewCookies::Unproven => Ok(None),
+                NewCookies::Withheld => Err(()),
+            },
+        }
     }
 }
 
@@ -140,91 +156,144 @@ fn open<'v>(
         .ok_or_else(|| first.unwrap_err())
 }
 
+/// What the layer made of one piece of the header.
+enum Judged<'h> {
+    /// Not a covered cookie: handed on as it came.
+    Other(&'h str, &'h str),
+    /// A covered cookie that opened, with its original value and the key it opened with
+    /// (an index into the proven keys; `None`: issued unbound).
+    Opened(&'h str, &'h str, Option<usize>),
+    /// Removed.
+    Dropped,
+}
+
 /// Hand the application a `Cookie` header rebuilt from what was read and judged: every
 /// covered cookie whose binding verifies for an acceptable key, with its original value;
 /// every other readable pair as it came. Removed: covered cookies that do not verify, names
-/// that a parser reads as covered but that are written otherwise, and pieces no parser
-/// reads alike ([`jar`](super::jar)). Returns how the response's cookies are to be bound.
+/// that a parser reads as covered but that are written otherwise, copies of one cookie that
+/// opened with different keys, and pieces no parser reads alike ([`jar`](super::jar)).
+/// Returns how the response's cookies are to be bound.
 fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: &Proven) -> Binding {
     let fresh = || {
-        proven
+        let key = proven
             .iter()
             .filter(|k| k.freshness() == Freshness::ThisRequest)
-            .min_by_key(|k| preference(k))
-            .cloned()
+            .min_by_key(|k| preference(k));
+        key.map_or(NewCookies::Unproven, |k| NewCookies::Key(k.clone()))
     };
     if !headers.contains_key(COOKIE) {
         return Binding {
             presented: Vec::new(),
-            default: fresh(),
+            new: fresh(),
         };
     }
     let mut kept = CookieHeaderBuilder::default();
     let mut changed = false;
     let binding = {
         let cookies = RequestCookies::read(headers);
-        // Which key opened each covered cookie (index into `proven`).
-        let mut opened: SmallVec<[(&str, usize); 2]> = SmallVec::new();
-        for piece in cookies.pieces() {
-            let pair = match piece {
-                Ok(pair) => pair,
-                Err(why) => {
-                    drop_cookie(config, "-", DropReason::Unreadable(*why));
-                    changed = true;
-                    continue;
-                }
-            };
-            let name = pair.written_name();
-            if !config.covers(name) && !config.covers(pair.name()) {
-                kept.push(name, pair.value());
+        let mut judged: SmallVec<[Judged<'_>; 4]> = cookies
+            .pieces()
+            .map(|piece| {
+                let j = judge(config, proven, piece);
+                changed |= !matches!(j, Judged::Other(..));
+                j
+            })
+            .collect();
+        // Copies of one cookie that opened with different keys: the application reads one
+        // of them — which one depends on its parser (the last for tower-cookies and
+        // axum-extra, the first for `headers::Cookie`) — and a response setting the cookie
+        // again could not know whose it is. None is handed on.
+        let key_of = |i: Option<usize>| i.map(|i| &proven[i]);
+        for at in 0..judged.len() {
+            let Judged::Opened(name, _, key) = judged[at] else {
                 continue;
-            }
-            changed = true;
-            if !pair.is_spelled(name) {
-                drop_cookie(config, name, DropReason::Disguised);
-                continue;
-            }
-            let outcome = match (
-                open(config, proven, name, pair.value()),
-                proven.is_empty(),
-                config.unproven,
-            ) {
-                // A cookie issued unbound is acceptable only where unbound issuing is on.
-                (Ok(_), true, UnprovenClients::Refuse) => Err(DropReason::Unbound),
-                (other, _, _) => other,
             };
-            match outcome {
-                Ok((original, key)) => {
-                    config.stats.accepted();
-                    kept.push(name, original);
-                    // Of several copies, the first that opened decides.
-                    if let Some(i) = key.filter(|_| opened.iter().all(|(n, _)| *n != name)) {
-                        opened.push((name, i));
+            let conflict = judged.iter().any(
+                |j| matches!(*j, Judged::Opened(n, _, k) if n == name && key_of(k) != key_of(key)),
+            );
+            if conflict {
+                for j in judged.iter_mut() {
+                    if matches!(*j, Judged::Opened(n, ..) if n == name) {
+                        drop_cookie(config, name, DropReason::Conflicting);
+                        *j = Judged::Dropped;
                     }
                 }
-                Err(reason) => drop_cookie(config, name, reason),
             }
         }
-        // A cookie stays with the key it opened with; new ones go with the session's key
-        // (the one the request's cookies opened with), or else a key proven for this very
-        // request — never to a key that merely came along with a stolen cookie.
-        let default = opened
-            .iter()
-            .map(|&(_, i)| &proven[i])
-            .min_by_key(|k| preference(k))
-            .cloned()
-            .or_else(fresh);
+        // Which key opened each covered cookie.
+        let mut opened: SmallVec<[(&str, &ProvenKey); 2]> = SmallVec::new();
+        for j in &judged {
+            match *j {
+                Judged::Other(name, value) => kept.push(name, value),
+                Judged::Opened(name, original, key) => {
+                    config.stats.accepted();
+                    kept.push(name, original);
+                    if let Some(key) = key_of(key) {
+                        if opened.iter().all(|(n, _)| *n != name) {
+                            opened.push((name, key));
+                        }
+                    }
+                }
+                Judged::Dropped => {}
+            }
+        }
+        // A cookie stays with the key it opened with. New ones go with the key the
+        // request's cookies opened with (the session's), or else a key proven for this
+        // very request — never with a key that merely came along with a stolen cookie, and
+        // not at all when the cookies opened with different keys.
+        let new = match opened.split_first() {
+            None => fresh(),
+            Some(((_, first), rest)) if rest.iter().all(|(_, k)| k == first) => {
+                NewCookies::Key((*first).clone())
+            }
+            Some(_) => NewCookies::Withheld,
+        };
         let presented = opened
             .iter()
-            .filter(|&&(_, i)| Some(&proven[i]) != default.as_ref())
-            .map(|&(name, i)| (name.to_string(), proven[i].clone()))
+            .filter(|(_, k)| !matches!(&new, NewCookies::Key(n) if n == *k))
+            .map(|(name, k)| ((*name).to_string(), (*k).clone()))
             .collect();
-        Binding { presented, default }
+        Binding { presented, new }
     };
     if changed {
         kept.replace(headers);
     }
     binding
+}
+
+/// Judge one piece of the header (see [`filter_request_cookies`]).
+fn judge<'h>(config: &Config, proven: &Proven, piece: &Result<Pair<'h>, Unreadable>) -> Judged<'h> {
+    let pair = match piece {
+        Ok(pair) => pair,
+        Err(why) => {
+            drop_cookie(config, "-", DropReason::Unreadable(*why));
+            return Judged::Dropped;
+        }
+    };
+    let name = pair.written_name();
+    if !config.covers(name) && !config.covers(pair.name()) {
+        return Judged::Other(name, pair.value());
+    }
+    if !pair.is_spelled(name) {
+        drop_cookie(config, name, DropReason::Disguised);
+        return Judged::Dropped;
+    }
+    let outcome = match (
+        open(config, proven, name, pair.value()),
+        proven.is_empty(),
+        config.unproven,
+    ) {
+        // A cookie issued unbound is acceptable only where unbound issuing is on.
+        (Ok(_), true, UnprovenClients::Refuse) => Err(DropReason::Unbound),
+        (other, _, _) => other,
+    };
+    match outcome {
+        Ok((original, key)) => Judged::Opened(name, original, key),
+        Err(reason) => {
+            drop_cookie(config, name, reason);
+            Judged::Dropped
+        }
+    }
 }
 
 fn drop_cookie(config: &Config, name: &str, reason: DropReason) {
@@ -264,15 +333,23 @@ fn bind_set_cookies(config: &Config, headers: &mut HeaderMap, binding: &Binding)
             continue;
         }
         let bound = match (binding.key_for(cookie.name()), config.unproven) {
-            (Some(key), _) => {
+            (Err(()), _) => {
+                config.stats.withheld();
+                tracing::debug!(
+                    cookie = cookie.name(),
+                    "Set-Cookie withheld: the request's cookies opened with different keys"
+                );
+                continue;
+            }
+            (Ok(Some(key)), _) => {
                 config.stats.bound();
                 config.keys.bind(Some(key), cookie.name(), cookie.value())
             }
-            (None, UnprovenClients::IssueUnbound) => {
+            (Ok(None), UnprovenClients::IssueUnbound) => {
                 config.stats.issued_unbound();
                 config.keys.bind(None, cookie.name(), cookie.value())
             }
-            (None, UnprovenClients::Refuse) => {
+            (Ok(None), UnprovenClients::Refuse) => {
                 config.stats.withheld();
                 tracing::debug!(
                     cookie = cookie.name(),

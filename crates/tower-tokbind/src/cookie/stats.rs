@@ -63,6 +63,7 @@ impl CookieStats {
             "dropped_malformed_binding",
             "dropped_binding_mismatch",
             "dropped_no_proof",
+            "dropped_conflicting_copies",
             "dropped_disguised_name",
             "dropped_not_utf8",
             "dropped_bad_escape",
