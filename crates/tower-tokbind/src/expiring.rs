@@ -26,9 +26,29 @@ use std::time::{Duration, Instant};
 /// # Ok::<(), tower_tokbind::expiring::MapFull>(())
 /// ```
 pub struct ExpiringMap<K, V> {
-    entries: Mutex<HashMap<K, (V, Expiry)>>,
+    entries: Mutex<Entries<K, V>>,
     capacity: usize,
 }
+
+struct Entries<K, V> {
+    map: HashMap<K, (V, Expiry)>,
+    /// When a full map was last swept: a full map is swept at most once per
+    /// [`FULL_SWEEP_INTERVAL`], so a flood against it costs a refusal, not a sweep of the
+    /// whole map under the lock, per insert.
+    full_sweep: Option<Instant>,
+}
+
+impl<K, V> Default for Entries<K, V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            full_sweep: None,
+        }
+    }
+}
+
+/// See [`Entries::full_sweep`].
+const FULL_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// When an entry expires: `None` for a TTL past what `Instant` can hold (it lives as long
 /// as the map), so no TTL overflows.
@@ -74,7 +94,7 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<K, (V, Expiry)>> {
+    fn lock(&self) -> MutexGuard<'_, Entries<K, V>> {
         // A panic elsewhere while holding the lock cannot leave the map half-updated in a
         // way that matters here: keep serving.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
@@ -93,25 +113,43 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
     }
 
     fn insert_if(&self, key: K, value: V, ttl: Duration, only_new: bool) -> Result<bool, MapFull> {
-        let now = Instant::now();
+        self.insert_at(Instant::now(), key, value, ttl, only_new)
+    }
+
+    fn insert_at(
+        &self,
+        now: Instant,
+        key: K,
+        value: V,
+        ttl: Duration,
+        only_new: bool,
+    ) -> Result<bool, MapFull> {
         let live = |(_, expires): &(V, Expiry)| is_live(*expires, now);
-        let mut map = self.lock();
-        let present = map.get(&key).is_some_and(live);
+        let mut entries = self.lock();
+        let present = entries.map.get(&key).is_some_and(live);
         if only_new && present {
             return Ok(false);
         }
         if !present {
-            if map.len() >= self.capacity {
-                map.retain(|_, e| live(e));
-                if map.len() >= self.capacity {
+            let len = entries.map.len();
+            if len >= self.capacity {
+                let swept_lately = entries
+                    .full_sweep
+                    .is_some_and(|at| now.saturating_duration_since(at) < FULL_SWEEP_INTERVAL);
+                if swept_lately {
                     return Err(MapFull);
                 }
-            } else if map.len() >= 1024 && map.len().is_power_of_two() {
+                entries.full_sweep = Some(now);
+                entries.map.retain(|_, e| live(e));
+                if entries.map.len() >= self.capacity {
+                    return Err(MapFull);
+                }
+            } else if len >= 1024 && len.is_power_of_two() {
                 // Sweep now and then, so expired entries do not pile up.
-                map.retain(|_, e| live(e));
+                entries.map.retain(|_, e| live(e));
             }
         }
-        map.insert(key, (value, now.checked_add(ttl)));
+        entries.map.insert(key, (value, now.checked_add(ttl)));
         Ok(true)
     }
 
@@ -124,6 +162,7 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
     {
         let now = Instant::now();
         self.lock()
+            .map
             .get(key)
             .filter(|(_, expires)| is_live(*expires, now))
             .map(|(v, _)| v.clone())
@@ -137,6 +176,7 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
     {
         let now = Instant::now();
         self.lock()
+            .map
             .remove(key)
             .filter(|(_, expires)| is_live(*expires, now))
             .map(|(v, _)| v)
@@ -148,7 +188,7 @@ impl<K: Eq + Hash, V> ExpiringMap<K, V> {
         K: Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        self.lock().remove(key);
+        self.lock().map.remove(key);
     }
 }
 
@@ -193,6 +233,31 @@ mod tests {
         // Replacing a live key does not grow the map.
         map.insert("a", 5, MINUTE).unwrap();
         assert_eq!(map.get("a"), Some(5));
+    }
+
+    #[test]
+    fn a_full_map_is_swept_at_most_once_per_interval() {
+        let map = ExpiringMap::with_capacity(2);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        map.insert_at(t0, "a", 1, ms(10), false).unwrap();
+        map.insert_at(t0, "b", 2, MINUTE, false).unwrap();
+        // Full, and nothing has expired: swept, refused.
+        assert_eq!(
+            map.insert_at(t0 + ms(5), "c", 3, MINUTE, false),
+            Err(MapFull)
+        );
+        // "a" has expired since, but the map was swept just now: refused without a sweep
+        // (a flood against a full map costs no sweep per insert).
+        assert_eq!(
+            map.insert_at(t0 + ms(50), "c", 3, MINUTE, false),
+            Err(MapFull)
+        );
+        assert_eq!(map.lock().map.len(), 2, "not swept");
+        // Once the interval has passed, the next insert sweeps and fits.
+        let later = t0 + ms(5) + FULL_SWEEP_INTERVAL;
+        assert_eq!(map.insert_at(later, "c", 3, MINUTE, false), Ok(true));
+        assert_eq!(map.lock().map.len(), 2);
     }
 
     #[test]
