@@ -79,8 +79,11 @@ async fn main() -> Result<(), Error> {
     // The lines that bind a session cookie: sessions, binding, and the proofs of possession
     // it accepts — Token Binding and DPoP on every request, DBSC (today's Chromium) at
     // each refresh of its short-lived cookie.
+    // DBSC keeps its sessions and the retired login cookies where the sessions live: a
+    // retirement forgotten at a restart would revive the pre-registration cookie.
     let dbsc = DbscLayer::new(keys.clone(), &origin)
-        .rebind_cookie("id", "Path=/; Secure; HttpOnly; SameSite=Strict");
+        .rebind_cookie("id", "Path=/; Secure; HttpOnly; SameSite=Strict")
+        .store(std::sync::Arc::new(store.clone()));
     let app = Router::new()
         .route("/login", get(login))
         .route("/me", get(me))

@@ -66,7 +66,7 @@ pub struct DeviceBoundSession {
 /// or its signing quota ran out), so the request comes without a short-lived cookie and
 /// proves no key. What to do is the application's choice (W3C DBSC): fail closed on
 /// sensitive routes, or let the user on with less (the login cookie, once re-bound, no
-/// longer opens by itself).
+/// longer opens by itself). At most 16 sessions are read from the header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshSkipped(pub Vec<SkippedRefresh>);
 
@@ -80,6 +80,9 @@ struct SessionRecord {
     /// When the newest challenge was issued (Unix seconds).
     #[serde(default)]
     newest_at: u64,
+    /// Store keys of the login cookies retired at registration, renewed at each refresh.
+    #[serde(default)]
+    retired: Vec<String>,
 }
 
 /// A refresh without a proof within this long of the newest challenge gets that challenge
@@ -107,6 +110,7 @@ struct Config {
     cookie_lifetime: Duration,
     challenge_ttl: Duration,
     session_lifetime: Duration,
+    retirement: Duration,
     algorithms: Vec<Algorithm>,
     keys: CookieKeys,
     rebind: Vec<(String, String)>,
@@ -175,6 +179,7 @@ impl DbscLayer {
                 cookie_lifetime: Duration::from_secs(600),
                 challenge_ttl: Duration::from_secs(900),
                 session_lifetime: Duration::from_secs(30 * 24 * 3600),
+                retirement: Duration::from_secs(30 * 24 * 3600),
                 algorithms: vec![Algorithm::ES256, Algorithm::RS256],
                 keys,
                 rebind: Vec::new(),
@@ -215,9 +220,21 @@ impl DbscLayer {
     /// At registration, re-bind the application's long-lived cookie `name` (issued unbound
     /// at login by a `BoundCookieLayer` with `UnprovenClients::IssueUnbound` and the same
     /// keys) to the session key, setting it again with exactly `attributes`. Its unbound
-    /// form is retired: a copy taken before registration no longer works.
+    /// form is retired: a copy taken before registration no longer works (see
+    /// [`login_cookie_retirement`](Self::login_cookie_retirement) for how long, and give the
+    /// layer a [`store`](Self::store) that outlives a restart when the sessions do).
     pub fn rebind_cookie(self, name: &str, attributes: &str) -> Self {
         self.with(|c| c.rebind.push((name.into(), attributes.into())))
+    }
+
+    /// How long a login cookie's unbound form stays retired after the DBSC session last
+    /// refreshed (default 30 days). Set it to at least the longest an application session
+    /// can live without the browser refreshing: once the retirement lapses, the unbound
+    /// cookie taken before registration opens its session again if that still exists.
+    /// The retirement lives in the [`store`](Self::store): give it the durability of the
+    /// session store (an in-memory DBSC store forgets retirements at a restart).
+    pub fn login_cookie_retirement(self, retirement: Duration) -> Self {
+        self.with(|c| c.retirement = retirement)
     }
 
     /// Hosts whose requests may make the browser refresh the session although they are out
@@ -456,12 +473,22 @@ fn refresh_skipped(headers: &HeaderMap) -> Option<RefreshSkipped> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(header::skipped)
+        .take(MAX_SKIPPED)
         .collect();
-    for s in &skipped {
-        tracing::info!(session = %s.session_id, reason = s.reason.token(), "browser skipped a DBSC refresh");
-    }
-    (!skipped.is_empty()).then_some(RefreshSkipped(skipped))
+    let first = skipped.first()?;
+    // One event per request, however many members the header has.
+    tracing::info!(
+        sessions = skipped.len(),
+        session = %first.session_id,
+        reason = first.reason.token(),
+        "browser skipped a DBSC refresh"
+    );
+    Some(RefreshSkipped(skipped))
 }
+
+/// At most this many `Secure-Session-Skipped` members are read: a browser has a session or
+/// two per site, and a header of thousands must cost no more than a few.
+const MAX_SKIPPED: usize = 16;
 
 type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;
 
@@ -653,6 +680,15 @@ fn retired_key(name: &str, presented: &str) -> String {
     format!("dbsc:retired:{}", cookie_digest(name, presented))
 }
 
+/// Keep the session's retired login cookies retired for `login_cookie_retirement` from
+/// now: a session that keeps refreshing keeps them dead, however long it lives.
+async fn retire(c: &Config, record: &SessionRecord) -> Result<(), StoreError> {
+    for key in &record.retired {
+        c.store.put(key, vec![1], c.retirement).await?;
+    }
+    Ok(())
+}
+
 /// Remove login cookies whose unbound form was retired at registration — every copy, in
 /// every spelling any application parser reads as the login cookie — and hand on a header
 /// rebuilt from the rest.
@@ -715,7 +751,6 @@ async fn after<B>(
     session: Option<&DeviceBoundSession>,
     request_cookies: &CookieValues,
 ) -> Result<(), StoreError> {
-    let expire = || format!("{}=; Max-Age=0; {}", c.cookie_name, c.cookie_attributes);
     if let Some(start) = res.extensions_mut().remove::<StartDeviceBoundSession>() {
         let challenge = random(24);
         // The login cookies this response sets, or else those the request came with.
@@ -745,13 +780,21 @@ async fn after<B>(
             login_cookies,
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| StoreError(e.to_string()))?;
-        c.store
+        let stored = c
+            .store
             .put(
                 &format!("dbsc:registration:{challenge}"),
                 bytes,
                 c.challenge_ttl,
             )
-            .await?;
+            .await;
+        // DBSC is additive: when the challenge cannot be kept (a store that is down, or full
+        // after a flood of logins), the login goes through without the offer to register,
+        // as for a browser without DBSC — it does not turn into a 503.
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "DBSC registration not offered: its challenge could not be stored");
+            return logout_and_step_up(c, res, session).await;
+        }
         let algs: Vec<&str> = c
             .algorithms
             .iter()
@@ -773,6 +816,16 @@ async fn after<B>(
             res.headers_mut().append(header::REGISTRATION, v);
         }
     }
+    logout_and_step_up(c, res, session).await
+}
+
+/// The markers other than [`StartDeviceBoundSession`]: logout and step-up.
+async fn logout_and_step_up<B>(
+    c: &Config,
+    res: &mut Response<B>,
+    session: Option<&DeviceBoundSession>,
+) -> Result<(), StoreError> {
+    let expire = || format!("{}=; Max-Age=0; {}", c.cookie_name, c.cookie_attributes);
     if res
         .extensions_mut()
         .remove::<EndDeviceBoundSession>()
@@ -902,11 +955,30 @@ async fn register(c: &Config, headers: &HeaderMap) -> Answer {
         ));
     }
     let sid = format!("S{}", random(12).replace(['-', '_'], "x"));
+    // The application's long-lived cookies, issued unbound at login, are bound to the
+    // session key from now on; their unbound form is retired (for as long as the session
+    // refreshes, and `login_cookie_retirement` after).
+    let bound_key = session_key(&proof.key, &sid, Freshness::ThisRequest);
+    let mut rebound = Vec::new();
+    let mut retired = Vec::new();
+    for (name, attributes) in &c.rebind {
+        let Some(presented) = cookie(&cookies, name) else {
+            continue;
+        };
+        let Ok(value) = c.keys.open(None, name, presented) else {
+            continue;
+        };
+        let bound = c.keys.bind(Some(&bound_key), name, value);
+        rebound.push(format!("{name}={bound}; {attributes}"));
+        retired.push(retired_key(name, presented));
+    }
     let mut record = SessionRecord {
         jwk: proof.key.canonical().to_string(),
         challenges: Vec::new(),
         newest_at: 0,
+        retired,
     };
+    retire(c, &record).await.map_err(store_failure)?;
     let next = issue_challenge(c, &sid, &mut record, SystemTime::now())
         .await
         .map_err(store_failure)?;
@@ -928,22 +1000,8 @@ async fn register(c: &Config, headers: &HeaderMap) -> Answer {
         .map_err(|e| store_failure(StoreError(e.to_string())))?;
     let mut res = with_challenge(json_response(StatusCode::OK, Some(body)), &next, &sid);
     set_cookie(&mut res, &mint(c, &sid, &proof.key, now));
-    // The application's long-lived cookies, issued unbound at login, are bound to the
-    // session key from now on; their unbound form is retired.
-    let bound_key = session_key(&proof.key, &sid, Freshness::ThisRequest);
-    for (name, attributes) in &c.rebind {
-        let Some(presented) = cookie(&cookies, name) else {
-            continue;
-        };
-        let Ok(value) = c.keys.open(None, name, presented) else {
-            continue;
-        };
-        let rebound = c.keys.bind(Some(&bound_key), name, value);
-        c.store
-            .put(&retired_key(name, presented), vec![1], c.session_lifetime)
-            .await
-            .map_err(store_failure)?;
-        set_cookie(&mut res, &format!("{name}={rebound}; {attributes}"));
+    for line in &rebound {
+        set_cookie(&mut res, line);
     }
     tracing::debug!(session = %sid, jkt = %proof.key.thumbprint(), "DBSC session registered");
     Ok(res)
@@ -1086,6 +1144,7 @@ async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
     let next = issue_challenge(c, &sid, &mut record, now)
         .await
         .map_err(store_failure)?;
+    retire(c, &record).await.map_err(store_failure)?;
     let mut res = with_challenge(json_response(StatusCode::OK, None), &next, &sid);
     set_cookie(&mut res, &mint(c, &sid, &jwk, now));
     tracing::debug!(session = %sid, "DBSC session refreshed");
