@@ -1049,6 +1049,41 @@ async fn dbsc_rows(c: &mut Catalog) {
         r.headers_mut().insert("dpop", proof.parse().unwrap());
         r
     };
+    // The same with the thief's own `id` (bound to their key, its session ended) in front:
+    // copies of one cookie bound to different keys are all dropped, since the session the
+    // application loads and the key a re-set cookie would get could belong to either.
+    let tb_thief = s.server.client(|b| b);
+    for (name, client, dpop_proof) in [
+        (
+            "duplicate id: the thief's own (Token Binding) before the victim's DBSC cookies",
+            &tb_thief,
+            false,
+        ),
+        (
+            "duplicate id: the thief's own (DPoP) before the victim's DBSC cookies",
+            &thief,
+            true,
+        ),
+    ] {
+        let request = |path: &str, cookies: &[&str]| {
+            if dpop_proof {
+                with_dpop(path, cookies)
+            } else {
+                get(path, cookies)
+            }
+        };
+        let res = s.send(client, request("/login", &[])).await;
+        let own = set_cookie(&res, "id").expect("the thief's own session cookie");
+        s.send(client, request("/logout", &[&own])).await;
+        let res = s
+            .send(
+                client,
+                request("/cycle", &[&own, &alice.bound_id, &alice.dbsc]),
+            )
+            .await;
+        c.response(g, name, Outcome::NoSession, &res);
+    }
+
     let res = s
         .send(&thief, with_dpop("/cycle", &[&alice.bound_id, &alice.dbsc]))
         .await;

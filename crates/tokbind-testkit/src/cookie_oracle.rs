@@ -2,8 +2,9 @@
 //! README's stack (`DbscLayer` → `BoundCookieLayer::only(["id"])` → `tower-sessions`), and
 //! the application behind it reads them with every parser applications use — a real
 //! `tower-sessions` session lookup, `tower-cookies`, `axum-extra`'s `CookieJar`,
-//! `cookie::Cookie::split_parse_encoded` and `cookie::Cookie::parse`. What they read is held
-//! against what the requester can prove.
+//! `headers::Cookie` (`TypedHeader<Cookie>`), `cookie::Cookie::split_parse_encoded` and
+//! `cookie::Cookie::parse`. What they read, and the key the session cookie the response
+//! sets again is bound to, are held against what the requester can prove.
 //!
 //! Four people have sessions: `victim` (bound to a Token Binding key), `thief` (bound to
 //! the thief's own key), `alice` (a DBSC browser: her login cookie was issued unbound and
@@ -13,7 +14,10 @@
 //!
 //! * proving the thief's key, the application may see the thief's session and no other;
 //! * proving nothing, it may see `anon`'s (an unbound cookie is a bearer cookie) and no
-//!   other — not alice's, whose unbound form stays dead in every spelling.
+//!   other — not alice's, whose unbound form stays dead in every spelling;
+//! * either way, alice's too while her short-lived DBSC cookie is presented (the theft DBSC
+//!   bounds by that cookie's lifetime) — but the session cookie the response sets again for
+//!   any session but the requester's own never opens with the thief's key, nor unbound.
 //!
 //! Inputs are templates ([`Harness::expand`]): bytes below `0x20` other than tab are
 //! invalid in a header value anyway, so they stand for the cookies' values ([`Secret`]),
@@ -25,6 +29,7 @@ use axum::Router;
 use axum::extract::{Path, Request};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use headers::HeaderMapExt as _;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use tokbind_dbsc::{DbscLayer, StartDeviceBoundSession};
@@ -38,6 +43,9 @@ use crate::DbscBrowser;
 
 /// The session cookie's name, as `tower-sessions` sets it.
 pub const NAME: &str = "id";
+
+/// The DBSC short-lived cookie's name.
+pub const DBSC_COOKIE: &str = "__Host-dbsc";
 
 /// The cookie values a template can name, by the byte that stands for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +65,13 @@ pub enum Secret {
     AnonUnbound = 6,
     /// Alice's session id with the binding stripped.
     AliceBare = 7,
+    /// Alice's short-lived DBSC cookie (`__Host-dbsc`), which proves her DBSC key.
+    AliceShortLived = 8,
 }
 
 impl Secret {
     /// Every secret.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::VictimBound,
         Self::VictimBare,
         Self::ThiefBound,
@@ -69,6 +79,7 @@ impl Secret {
         Self::AliceRebound,
         Self::AnonUnbound,
         Self::AliceBare,
+        Self::AliceShortLived,
     ];
 }
 
@@ -90,11 +101,14 @@ pub struct Readings {
     pub session_cookies: Vec<(&'static str, String)>,
     /// The `Cookie` header values the application received.
     pub header: Vec<HeaderValue>,
+    /// The session cookie's value in the response's `Set-Cookie`, if it set one.
+    pub set: Option<String>,
 }
 
 /// The stack, its four sessions and the thief's cookie jar.
 pub struct Harness {
     app: Router,
+    keys: CookieKeys,
     thief: ProvenKey,
     secrets: [String; Secret::ALL.len()],
     /// Session id of `thief` and `anon` (what parsers may read in each case).
@@ -108,14 +122,20 @@ impl Harness {
         let keys = CookieKeys::generate().expect("random cookie key");
         let dbsc = DbscLayer::new(keys.clone(), "https://app.example")
             .rebind_cookie(NAME, "Path=/; Secure; HttpOnly; SameSite=Lax");
-        let cookies = BoundCookieLayer::new(keys)
+        let cookies = BoundCookieLayer::new(keys.clone())
             .only([NAME])
             .unproven_clients(UnprovenClients::IssueUnbound)
             .accept_proofs(FreshnessPolicy::Within(dbsc.proof_window()));
         let app = Router::new()
             .route("/login/{user}", get(login))
             .fallback(read)
-            .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(true))
+            // Saved on every request, so a loaded session's cookie is set again each time:
+            // which key it gets is part of what is checked.
+            .layer(
+                SessionManagerLayer::new(MemoryStore::default())
+                    .with_secure(true)
+                    .with_always_save(true),
+            )
             .layer(cookies)
             .layer(dbsc);
         let key = || {
@@ -125,6 +145,7 @@ impl Harness {
         let (victim, thief) = (key(), key());
         let mut h = Self {
             app,
+            keys,
             thief: thief.clone(),
             secrets: Default::default(),
             thief_id: String::new(),
@@ -135,7 +156,7 @@ impl Harness {
         let thief_bound = h.login("thief", Some(&thief)).await.0;
         let (alice_unbound, challenge) = h.login("alice", None).await;
         let anon_unbound = h.login("anon", None).await.0;
-        let alice_rebound = h
+        let (alice_rebound, alice_short_lived) = h
             .register(&alice_unbound, &challenge.expect("a challenge"))
             .await;
         let bare = |v: &str| v.rsplit_once('~').expect("bound").0.to_string();
@@ -149,6 +170,7 @@ impl Harness {
             alice_rebound,
             anon_unbound,
             bare(&alice_unbound),
+            alice_short_lived,
         ];
         h
     }
@@ -189,10 +211,13 @@ impl Harness {
         }
         let res = self.app.clone().oneshot(req).await.expect("infallible");
         assert!(!res.status().is_server_error(), "a 5xx: {}", res.status());
-        res.extensions()
+        let mut seen = res
+            .extensions()
             .get::<Arc<Mutex<Readings>>>()
             .map(|r| r.lock().expect("not poisoned").clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        seen.set = set_cookie(res.headers(), NAME);
+        seen
     }
 
     /// Run `template` as the thief and as nobody, and check what the application read.
@@ -212,20 +237,40 @@ impl Harness {
                     seen.header
                 ))
             };
-            if let Some(user) = seen.user.as_deref().filter(|u| *u != allowed_user) {
+            // Alice's short-lived cookie vouches for her DBSC key: within its lifetime, her
+            // re-bound session cookie opens (the theft DBSC bounds by that lifetime).
+            let alice = self.presents(&values, DBSC_COOKIE, Secret::AliceShortLived);
+            let allowed = |user: &str| user == allowed_user || (alice && user == "alice");
+            if let Some(user) = seen.user.as_deref().filter(|u| !allowed(u)) {
                 return fail(format!("opened {user}'s session"));
             }
-            if let Some((parser, v)) = seen.session_cookies.iter().find(|(_, v)| v != allowed_id) {
+            let alice_id = self.secret(Secret::AliceBare);
+            let allowed_value = |v: &str| v == allowed_id || (alice && v == alice_id);
+            let unapproved = seen.session_cookies.iter().find(|(_, v)| !allowed_value(v));
+            if let Some((parser, v)) = unapproved {
                 return fail(format!("{parser} read {NAME}={v:?}"));
             }
-            // Not vacuous: the requester's own cookie, spelled plainly, does open.
+            // The session cookie set again for someone else's session stays theirs: it never
+            // opens with the requester's key, nor as a cookie bound to no key.
+            if let (Some(set), Some(user)) = (&seen.set, &seen.user) {
+                let mine = self.keys.open(Some(&self.thief), NAME, set).is_ok();
+                let unbound = self.keys.open(None, NAME, set).is_ok();
+                if (mine && user != "thief") || (unbound && user != "anon") {
+                    return fail(format!("{user}'s session cookie was set again as {set:?}"));
+                }
+            }
+            // Not vacuous: the requester's own cookie, spelled plainly and the only `id`,
+            // does open (beside a copy bound to another key, no copy passes).
             let own = format!("{NAME}={}", self.secret(key));
-            let plain = values.iter().any(|v| {
-                v.as_bytes()
-                    .split(|&b| b == b';')
-                    .any(|p| p.trim_ascii() == own.as_bytes())
-            });
-            if plain && seen.user.as_deref() != Some(allowed_user) {
+            let pieces = || {
+                values
+                    .iter()
+                    .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+                    .map(<[u8]>::trim_ascii)
+            };
+            let plain = pieces().any(|p| p == own.as_bytes());
+            let copies = pieces().filter(|p| p.starts_with(b"id=")).count();
+            if plain && copies == 1 && seen.user.as_deref() != Some(allowed_user) {
                 return fail(format!("{allowed_user}'s own cookie did not open"));
             }
         }
@@ -254,9 +299,19 @@ impl Harness {
         )
     }
 
+    /// Whether some `Cookie` piece is cookie `name` with the value `secret` stands for, as
+    /// the layers read names and values (trimmed of any white space).
+    fn presents(&self, values: &[HeaderValue], name: &str, secret: Secret) -> bool {
+        values
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+            .filter_map(|p| std::str::from_utf8(p).ok()?.split_once('='))
+            .any(|(n, v)| n.trim() == name && v.trim() == self.secret(secret))
+    }
+
     /// Register a DBSC session for the login cookie `unbound`: the re-bound login
-    /// cookie's value.
-    async fn register(&self, unbound: &str, challenge: &str) -> String {
+    /// cookie's value and the short-lived cookie's.
+    async fn register(&self, unbound: &str, challenge: &str) -> (String, String) {
         let req = Request::post("/dbsc/register")
             .header(
                 "secure-session-response",
@@ -267,7 +322,10 @@ impl Harness {
             .unwrap();
         let res = self.app.clone().oneshot(req).await.expect("infallible");
         assert_eq!(res.status(), StatusCode::OK, "DBSC registration");
-        set_cookie(res.headers(), NAME).expect("the re-bound login cookie")
+        (
+            set_cookie(res.headers(), NAME).expect("the re-bound login cookie"),
+            set_cookie(res.headers(), DBSC_COOKIE).expect("the short-lived cookie"),
+        )
     }
 }
 
@@ -311,6 +369,11 @@ async fn read(
     for c in axum_extra::extract::cookie::CookieJar::from_headers(&headers).iter() {
         note("axum-extra", c.name(), c.value());
     }
+    if let Some(typed) = headers.typed_get::<headers::Cookie>() {
+        for (name, value) in typed.iter() {
+            note("headers::Cookie", name, value);
+        }
+    }
     for v in headers.get_all(COOKIE) {
         let Ok(text) = std::str::from_utf8(v.as_bytes()) else {
             continue;
@@ -328,7 +391,8 @@ async fn read(
     (axum::Extension(Arc::new(Mutex::new(seen))), "read")
 }
 
-/// Names some parser reads as `id`, or nearly: to build templates from.
+/// Names some parser reads as `id` or as the DBSC cookie's, or nearly: to build templates
+/// from.
 pub const NAMES: &[&[u8]] = &[
     b"id",
     b" id",
@@ -353,6 +417,10 @@ pub const NAMES: &[&[u8]] = &[
     b"\xa0id",
     b"",
     b"x",
+    b"__Host-dbsc",
+    b" __Host-dbsc",
+    b"__host-dbsc",
+    b"__Host%2Ddbsc",
 ];
 
 /// Ways to write the `=` of a pair.
