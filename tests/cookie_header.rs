@@ -133,6 +133,12 @@ fn known_spellings_open_nothing() {
             b"id=\x06a; id=\x06b; id=\x06c; id=\x06d; id=\x06e; id=\x06",
         ),
         ("anon's unbound cookie (allowed to nobody)", b"id=\x06"),
+        // Found by the fuzzer: an unbound cookie on a request that proves a key (alice's,
+        // through her short-lived cookie) does not open; the oracle expected it to.
+        (
+            "anon's unbound cookie beside alice's short-lived cookie",
+            b"__Host-dbsc=\t\x08\t; id=\x06",
+        ),
     ];
     for (name, template) in cases {
         if let Err(e) = rt.block_on(harness.check(template)) {

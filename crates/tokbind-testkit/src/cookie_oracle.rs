@@ -260,7 +260,9 @@ impl Harness {
                 }
             }
             // Not vacuous: the requester's own cookie, spelled plainly and the only `id`,
-            // does open (beside a copy bound to another key, no copy passes).
+            // does open (beside a copy bound to another key, no copy passes; and a cookie
+            // issued unbound never opens on a request that proves a key, such as alice's
+            // through her short-lived cookie).
             let own = format!("{NAME}={}", self.secret(key));
             let pieces = || {
                 values
@@ -270,7 +272,9 @@ impl Harness {
             };
             let plain = pieces().any(|p| p == own.as_bytes());
             let copies = pieces().filter(|p| p.starts_with(b"id=")).count();
-            if plain && copies == 1 && seen.user.as_deref() != Some(allowed_user) {
+            let proves_a_key = who == Requester::Thief || alice;
+            let opens = key == Secret::ThiefBound || !proves_a_key;
+            if plain && copies == 1 && opens && seen.user.as_deref() != Some(allowed_user) {
                 return fail(format!("{allowed_user}'s own cookie did not open"));
             }
         }
