@@ -219,7 +219,8 @@ impl DbscLayer {
 
     /// At registration, re-bind the application's long-lived cookie `name` (issued unbound
     /// at login by a `BoundCookieLayer` with `UnprovenClients::IssueUnbound` and the same
-    /// keys) to the session key, setting it again with exactly `attributes`. Its unbound
+    /// keys) to the session key, setting it again with exactly `attributes` — the same
+    /// `Path` and `Domain` the application sets it with, or the browser keeps two copies. Its unbound
     /// form is retired: a copy taken before registration no longer works (see
     /// [`login_cookie_retirement`](Self::login_cookie_retirement) for how long, and give the
     /// layer a [`store`](Self::store) that outlives a restart when the sessions do).
