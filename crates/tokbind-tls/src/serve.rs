@@ -150,8 +150,10 @@ where
         service,
         limits,
     } = serve;
-    // Far more permits than descriptors a process can have fit in both limits.
-    let max = u32::try_from(limits.max_connections.min(Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+    // The semaphore counts at most MAX_PERMITS and `acquire_many` a u32: both far more
+    // connections than a process has descriptors for.
+    let max = limits.max_connections.min(Semaphore::MAX_PERMITS);
+    let max = u32::try_from(max).unwrap_or(u32::MAX);
     let places = Arc::new(Semaphore::new(max as usize));
     let (shutdown, _) = watch::channel(false);
     let (reclaim, _) = watch::channel(Reclaim::Nothing);
@@ -180,7 +182,10 @@ where
                     last_reclaim = Some(Instant::now());
                 }
                 tokio::select! {
-                    place = Arc::clone(&places).acquire_owned() => place.expect("the semaphore is never closed"),
+                    place = Arc::clone(&places).acquire_owned() => match place {
+                        Ok(place) => place,
+                        Err(_closed) => break, // never closed; stop rather than spin
+                    },
                     () = &mut signal => break,
                 }
             }
