@@ -26,15 +26,20 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// HTTP/2 GOAWAY and see it answered) before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Which connections the server asks to close to get resources back.
+/// What the server asks of its connections, on one channel (so a connection watches one
+/// thing besides itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reclaim {
-    /// None (the initial value of the channel).
-    Nothing,
-    /// Those that have served a request and have none in flight (at the connection limit).
-    KeepAlive,
-    /// Every one with no request in flight, TLS handshakes included (out of descriptors).
-    Idle,
+pub(crate) enum Signal {
+    /// Nothing (the channel's initial value).
+    Serve,
+    /// Close those that have served a request and have none in flight (at the connection
+    /// limit).
+    ReclaimKeepAlive,
+    /// Close every one with no request in flight, TLS handshakes included (out of
+    /// descriptors).
+    ReclaimIdle,
+    /// Finish the requests in flight, then close; close now if there are none.
+    ShutDown,
 }
 
 /// What every connection of one server shares.
@@ -44,12 +49,6 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
 }
 
-/// The server's signals to one connection.
-pub(crate) struct Signals {
-    pub(crate) shutdown: watch::Receiver<bool>,
-    pub(crate) reclaim: watch::Receiver<Reclaim>,
-}
-
 /// Serve one accepted TCP connection until it ends; `_permit` is its place under the
 /// connection limit.
 pub(crate) async fn serve<S, B>(
@@ -57,7 +56,7 @@ pub(crate) async fn serve<S, B>(
     service: S,
     tcp: TcpStream,
     peer: SocketAddr,
-    signals: Signals,
+    mut signals: watch::Receiver<Signal>,
     _permit: OwnedSemaphorePermit,
 ) where
     S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -67,10 +66,6 @@ pub(crate) async fn serve<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let Signals {
-        mut shutdown,
-        mut reclaim,
-    } = signals;
     // A connection in its handshake has no request in flight: it goes when the server
     // runs out of descriptors, or stops.
     let (tls, info) = tokio::select! {
@@ -81,9 +76,10 @@ pub(crate) async fn serve<S, B>(
                 return;
             }
         },
-        () = signalled(&mut shutdown) => return,
-        () = reclaimed(&mut reclaim, Reclaim::Idle) => {
-            tracing::debug!(%peer, "closed in its TLS handshake to reclaim descriptors");
+        signal = until(&mut signals, |s| matches!(s, Signal::ShutDown | Signal::ReclaimIdle)) => {
+            if signal == Signal::ReclaimIdle {
+                tracing::debug!(%peer, "closed in its TLS handshake to reclaim descriptors");
+            }
             return;
         }
     };
@@ -146,24 +142,23 @@ pub(crate) async fn serve<S, B>(
                     }
                 }
             },
-            () = signalled(&mut shutdown), if !shutting_down => {
-                // In-flight requests finish; idle connections close now.
-                shutting_down = true;
-                if closing.is_none() {
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
-            reason = next_reclaim(&mut reclaim), if closing.is_none() => {
-                let close = match reason {
-                    Reclaim::Nothing => false,
-                    Reclaim::KeepAlive => activity.is_kept_alive(),
-                    Reclaim::Idle => activity.is_idle(),
+            signal = next_signal(&mut signals), if !shutting_down => {
+                let close = match signal {
+                    Signal::Serve => false,
+                    Signal::ShutDown => {
+                        // In-flight requests finish; idle connections close now.
+                        shutting_down = true;
+                        if closing.is_none() {
+                            conn.as_mut().graceful_shutdown();
+                        }
+                        false
+                    }
+                    Signal::ReclaimKeepAlive => closing.is_none() && activity.is_kept_alive(),
+                    Signal::ReclaimIdle => closing.is_none() && activity.is_idle(),
                 };
                 if close {
-                    tracing::debug!(%peer, ?reason, "closing an idle connection to reclaim resources");
-                    if !shutting_down {
-                        conn.as_mut().graceful_shutdown();
-                    }
+                    tracing::debug!(%peer, ?signal, "closing an idle connection to reclaim resources");
+                    conn.as_mut().graceful_shutdown();
                     closing = Some(Instant::now() + CLOSE_GRACE);
                 }
             }
@@ -171,22 +166,20 @@ pub(crate) async fn serve<S, B>(
     }
 }
 
-/// Resolves once `shutdown` is true (never if the server is gone without saying so).
-async fn signalled(shutdown: &mut watch::Receiver<bool>) {
-    if shutdown.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// The next reclaim request (never if the server is gone).
-async fn next_reclaim(reclaim: &mut watch::Receiver<Reclaim>) -> Reclaim {
-    match reclaim.changed().await {
-        Ok(()) => *reclaim.borrow_and_update(),
+/// The next signal (never, if the server is gone).
+async fn next_signal(signals: &mut watch::Receiver<Signal>) -> Signal {
+    match signals.changed().await {
+        Ok(()) => *signals.borrow_and_update(),
         Err(_) => std::future::pending().await,
     }
 }
 
-/// Resolves at the next reclaim request of kind `kind`.
-async fn reclaimed(reclaim: &mut watch::Receiver<Reclaim>, kind: Reclaim) {
-    while next_reclaim(reclaim).await != kind {}
+/// The next signal that `wanted`.
+async fn until(signals: &mut watch::Receiver<Signal>, wanted: impl Fn(Signal) -> bool) -> Signal {
+    loop {
+        let signal = next_signal(signals).await;
+        if wanted(signal) {
+            return signal;
+        }
+    }
 }

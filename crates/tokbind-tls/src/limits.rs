@@ -116,7 +116,8 @@ impl Limits {
     /// that sends nothing, or sends its head a byte at a time, is closed when it runs out.
     ///
     /// It covers HTTP/1.1 and HTTP/2 alike, including the bytes read before the protocol is
-    /// known; hyper's own HTTP/1.1 `header_read_timeout` is set too.
+    /// known (which hyper's own HTTP/1.1 `header_read_timeout` does not: `serve` uses this
+    /// one instead).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self

@@ -26,7 +26,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use crate::connection::{self, Reclaim, Shared, Signals};
+use crate::connection::{self, Shared, Signal};
 use crate::limits::Limits;
 use crate::server::TokenBindingAcceptor;
 
@@ -155,8 +155,7 @@ where
     let max = limits.max_connections.min(Semaphore::MAX_PERMITS);
     let max = u32::try_from(max).unwrap_or(u32::MAX);
     let places = Arc::new(Semaphore::new(max as usize));
-    let (shutdown, _) = watch::channel(false);
-    let (reclaim, _) = watch::channel(Reclaim::Nothing);
+    let (signals, _) = watch::channel(Signal::Serve);
     let shared = Arc::new(Shared {
         acceptor,
         http: http_builder(&limits),
@@ -178,7 +177,7 @@ where
                         max,
                         "connection limit reached; closing idle keep-alive connections"
                     );
-                    reclaim.send_replace(Reclaim::KeepAlive);
+                    signals.send_replace(Signal::ReclaimKeepAlive);
                     last_reclaim = Some(Instant::now());
                 }
                 tokio::select! {
@@ -201,7 +200,7 @@ where
                     if is_out_of_descriptors(&e) {
                         // Nothing frees a descriptor by itself: close the connections that
                         // have no request in flight, and try again once they are gone.
-                        reclaim.send_replace(Reclaim::Idle);
+                        signals.send_replace(Signal::ReclaimIdle);
                     }
                     tracing::error!(error = %e, retry_in = ?backoff, "accept failed");
                     tokio::select! {
@@ -215,21 +214,17 @@ where
             () = &mut signal => break,
         };
         let _ = tcp.set_nodelay(true);
-        let signals = Signals {
-            shutdown: shutdown.subscribe(),
-            reclaim: reclaim.subscribe(),
-        };
         tokio::spawn(connection::serve(
             Arc::clone(&shared),
             service.clone(),
             tcp,
             peer,
-            signals,
+            signals.subscribe(),
             place,
         ));
     }
     drop(listener);
-    shutdown.send_replace(true);
+    signals.send_replace(Signal::ShutDown);
     // Every connection holds a place until it ends.
     let _all = places.acquire_many(max).await;
     Ok(())
@@ -238,11 +233,14 @@ where
 /// hyper configured with `limits`.
 fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut http = auto::Builder::new(TokioExecutor::new());
+    // The header read and idle timeouts are the connection's watchdog's (`connection.rs`),
+    // for both protocols and for the bytes read before the protocol is known. hyper's
+    // HTTP/1.1 `header_read_timeout` would only repeat it for HTTP/1.1, later, and it
+    // allocates and arms a timer for every request: with it the server spent 3.5–4.5 %
+    // more CPU per keep-alive request than before the limits, without it no measurable
+    // amount more (BENCHMARKS.md, "What the limits cost").
     http.http1()
-        .timer(TokioTimer::new())
-        // The connection's watchdog applies the header read and idle timeouts to both
-        // protocols; hyper's own timer stays as a second line that can only fire later.
-        .header_read_timeout(limits.header_read_timeout.max(limits.idle_timeout))
+        .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes);
     http.http2()
         .timer(TokioTimer::new())
