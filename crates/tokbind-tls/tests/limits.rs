@@ -77,12 +77,18 @@ enum Alpn {
 
 /// A finished TLS handshake with the server, offering `alpn`.
 async fn tls(server: &Server, alpn: Alpn) -> SslStream<TcpStream> {
+    tls_to(server.addr, &server.cert_pem, alpn).await
+}
+
+/// A finished TLS handshake with whatever listens on `addr` (the server, or a relay to
+/// it), offering `alpn`.
+async fn tls_to(addr: SocketAddr, cert_pem: &[u8], alpn: Alpn) -> SslStream<TcpStream> {
     let mut connector = TokenBindingConnector::builder()
-        .server_verification(ServerVerification::Roots(server.cert_pem.clone()));
+        .server_verification(ServerVerification::Roots(cert_pem.to_vec()));
     if let Alpn::Http1 = alpn {
         connector = connector.http1_only();
     }
-    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
     let (tls, _) = connector
         .build()
         .unwrap()
@@ -292,14 +298,9 @@ async fn http2_pings_find_a_peer_that_went_away_mid_request() {
     });
     let server = start(limits, Duration::from_secs(10), handler).await;
     let (relay, freeze) = freezable_relay(server.addr).await;
-    let relayed = Server {
-        addr: relay,
-        cert_pem: server.cert_pem.clone(),
-        _stop: oneshot::channel().0,
-    };
     let (mut sender, conn) = hyper::client::conn::http2::handshake(
         TokioExecutor::new(),
-        TokioIo::new(tls(&relayed, Alpn::Http2).await),
+        TokioIo::new(tls_to(relay, &server.cert_pem, Alpn::Http2).await),
     )
     .await
     .unwrap();
@@ -457,13 +458,8 @@ async fn at_the_connection_limit_new_clients_wait_in_the_backlog() {
     let fresh = tokio::spawn({
         let (addr, cert_pem) = (server.addr, server.cert_pem.clone());
         async move {
-            let server = Server {
-                addr,
-                cert_pem,
-                _stop: oneshot::channel().0,
-            };
             let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(
-                tls(&server, Alpn::Http1).await,
+                tls_to(addr, &cert_pem, Alpn::Http1).await,
             ))
             .await
             .unwrap();
