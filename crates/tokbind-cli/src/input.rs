@@ -107,3 +107,89 @@ impl KeyStoreSpec {
         })
     }
 }
+
+/// A duration on the command line: `10s`, `500ms`, or a number of seconds (`10`). Zero is
+/// refused: a limit of nothing would close every connection at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub std::time::Duration);
+
+impl std::str::FromStr for Timeout {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (number, unit_ms) = if let Some(ms) = text.strip_suffix("ms") {
+            (ms, 1)
+        } else {
+            (text.strip_suffix('s').unwrap_or(text), 1000)
+        };
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("expected a duration such as 10s, 500ms or 10, got {text:?}"))?;
+        let ms = number
+            .checked_mul(unit_ms)
+            .ok_or_else(|| format!("{text} is too long"))?;
+        if ms == 0 {
+            return Err("must be longer than 0".to_string());
+        }
+        Ok(Self(std::time::Duration::from_millis(ms)))
+    }
+}
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+/// An interval that can be turned off: a [`Timeout`], or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub Option<std::time::Duration>);
+
+impl std::str::FromStr for Interval {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "off" {
+            return Ok(Self(None));
+        }
+        text.parse::<Timeout>()
+            .map(|t| Self(Some(t.0)))
+            .map_err(|e| format!("{e} (or off)"))
+    }
+}
+
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(d) => Timeout(d).fmt(f),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!("10".parse(), Ok(Timeout(Duration::from_secs(10))));
+        assert_eq!("10s".parse(), Ok(Timeout(Duration::from_secs(10))));
+        assert_eq!("250ms".parse(), Ok(Timeout(Duration::from_millis(250))));
+        assert!("0".parse::<Timeout>().is_err());
+        assert!("0ms".parse::<Timeout>().is_err());
+        assert!("-1s".parse::<Timeout>().is_err());
+        assert!("1.5s".parse::<Timeout>().is_err());
+        assert!("18446744073709551615s".parse::<Timeout>().is_err());
+        assert_eq!(Timeout(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(Timeout(Duration::from_secs(30)).to_string(), "30s");
+        assert_eq!("off".parse(), Ok(Interval(None)));
+        assert_eq!(Interval(Some(Duration::from_secs(20))).to_string(), "20s");
+    }
+}

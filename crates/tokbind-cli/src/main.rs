@@ -3,10 +3,15 @@
 //! ```text
 //! tokbind decode <HEADER_VALUE>
 //! tokbind verify --ekm <HEX|BASE64URL> --negotiated <KEY_PARAMETERS> <HEADER_VALUE>
-//! tokbind serve [--listen ADDR] [--public-origin URL] [--cert PEM --key PEM] [--key-parameters LIST] [--tls13-token-binding]
+//! tokbind serve [--listen ADDR] [--public-origin URL] [--cert PEM --key PEM] [--key-parameters LIST] [--tls13-token-binding] [LIMITS]
 //! tokbind get <URL> [--key-parameters LIST] [--insecure | --cacert PEM] [--key-store SPEC] [--dpop] [--connect-timeout SECONDS]
 //! tokbind keys list|reset --key-store file:DIR|pkcs11:MODULE[:SLOT] [--scope DOMAIN]
-//! tokbind proxy --upstream http://HOST:PORT [--listen ADDR] [--cert PEM --key PEM] [--key-parameters LIST]
+//! tokbind proxy --upstream http://HOST:PORT [--listen ADDR] [--cert PEM --key PEM] [--key-parameters LIST] [LIMITS]
+//!               [--upstream-connect-timeout D] [--upstream-timeout D] [--upstream-max-idle N] [--upstream-idle-timeout D]
+//!
+//! LIMITS: [--handshake-timeout D] [--header-read-timeout D] [--idle-timeout D] [--max-connections N]
+//!         [--max-header-bytes N] [--http2-max-header-list-size N] [--http2-max-concurrent-streams N]
+//!         [--http2-keep-alive-interval D|off] [--http2-keep-alive-timeout D]
 //! ```
 //!
 //! Exit status: 0 success, 1 the input is malformed or would be rejected by a server (or,
@@ -20,6 +25,7 @@ mod get;
 mod input;
 mod json;
 mod keys;
+mod limit_args;
 mod proxy;
 mod serve;
 mod tls_args;

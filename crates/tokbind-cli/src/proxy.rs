@@ -10,7 +10,16 @@
 //! `--client-certificates`, the certificate a client authenticated with goes along in
 //! `Client-Cert` (RFC 9440), so certificate-bound tokens work behind it. Bodies stream in
 //! both directions; responses (including `Include-Referred-Token-Binding-ID`) pass back
-//! unchanged; an unreachable backend is a 502.
+//! unchanged.
+//!
+//! Clients are held to the same limits as `tokbind serve` (`--header-read-timeout` and the
+//! rest). Towards the backend: connecting may take `--upstream-connect-timeout`, and the
+//! response headers, once connected, `--upstream-timeout`; either running out is a 504
+//! (`upstream_connect_timeout`, `upstream_timeout`). A backend that refuses or cannot be
+//! reached is a 502 `upstream_unavailable`, one whose response cannot be read a 502
+//! `upstream_bad_response`, each an `application/problem+json`. At most
+//! `--upstream-max-idle` idle connections to the backend are kept, each for at most
+//! `--upstream-idle-timeout`.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -24,8 +33,8 @@ use axum::response::Response;
 use http::header::{CONNECTION, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokbind_proto::ConnectionInfo;
 use tower_tokbind::TokenBindingLayer;
 use tower_tokbind::TokenBindingState;
@@ -35,6 +44,7 @@ use tower_tokbind::ttrp::{
 };
 
 use crate::Failure;
+use crate::input::Timeout;
 
 /// `tokbind proxy` arguments.
 #[derive(Debug, clap::Args)]
@@ -47,19 +57,32 @@ pub struct ProxyArgs {
     upstream: Uri,
     #[command(flatten)]
     tls: crate::tls_args::ServerTlsArgs,
+    #[command(flatten)]
+    limits: crate::limit_args::LimitArgs,
     /// Speak HTTP/2 to the backend (cleartext, prior knowledge) instead of HTTP/1.1.
     #[arg(long)]
     upstream_http2: bool,
-    /// Give up on the backend after this many seconds (answering 502).
-    #[arg(long, default_value_t = 30)]
-    upstream_timeout: u64,
+    /// Give up connecting to the backend after this long (answering 504).
+    #[arg(long, value_name = "DURATION", default_value_t = Timeout(Duration::from_secs(5)))]
+    upstream_connect_timeout: Timeout,
+    /// Give up waiting for the backend's response headers, once connected, after this long
+    /// (answering 504).
+    #[arg(long, value_name = "DURATION", default_value_t = Timeout(Duration::from_secs(30)))]
+    upstream_timeout: Timeout,
+    /// Keep at most this many idle connections to the backend.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    upstream_max_idle: usize,
+    /// Close an idle connection to the backend after this long.
+    #[arg(long, value_name = "DURATION", default_value_t = Timeout(Duration::from_secs(30)))]
+    upstream_idle_timeout: Timeout,
 }
 
 struct Proxy {
     client: Client<HttpConnector, Body>,
     upstream: Uri,
     http2: bool,
-    timeout: Duration,
+    connect_timeout: Duration,
+    response_timeout: Duration,
 }
 
 pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
@@ -69,7 +92,10 @@ pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
             args.upstream
         )));
     }
-    let acceptor = args.tls.acceptor(args.listen)?;
+    let acceptor = args
+        .tls
+        .acceptor(args.listen, args.limits.handshake_timeout())?;
+    let limits = args.limits.limits()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::Rejected(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -79,15 +105,19 @@ pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
 
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(args.upstream_timeout)));
+    connector.set_connect_timeout(Some(args.upstream_connect_timeout.0));
     let client = Client::builder(TokioExecutor::new())
         .http2_only(args.upstream_http2)
+        .pool_max_idle_per_host(args.upstream_max_idle)
+        .pool_idle_timeout(args.upstream_idle_timeout.0)
+        .pool_timer(TokioTimer::new())
         .build(connector);
     let proxy = Arc::new(Proxy {
         client,
         upstream: args.upstream,
         http2: args.upstream_http2,
-        timeout: Duration::from_secs(args.upstream_timeout),
+        connect_timeout: args.upstream_connect_timeout.0,
+        response_timeout: args.upstream_timeout.0,
     });
     let app = Router::new()
         .fallback(forward)
@@ -97,6 +127,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
     println!("listening on https://{addr}");
     let _ = std::io::stdout().flush();
     tokbind_tls::serve(listener, acceptor, app)
+        .limits(limits)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -130,12 +161,47 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn bad_gateway(detail: String) -> Response {
-    tracing::warn!(%detail, "upstream unavailable");
-    tower_tokbind::problem::problem_response(
+/// A 502 or 504 problem document, logged.
+fn upstream_problem(status: StatusCode, reason: &str, detail: &str) -> Response {
+    tracing::warn!(%status, reason, detail, "upstream failed");
+    tower_tokbind::problem::problem_response(status, reason, detail)
+}
+
+/// What a failed upstream request answers: a connection that timed out is a 504, one that
+/// failed otherwise a 502, and so is a response that could not be read.
+fn upstream_failure(e: &hyper_util::client::legacy::Error, proxy: &Proxy) -> Response {
+    if !e.is_connect() {
+        return upstream_problem(
+            StatusCode::BAD_GATEWAY,
+            "upstream_bad_response",
+            &format!("the backend's response could not be read: {e:?}"),
+        );
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return connect_timeout(proxy);
+        }
+        source = cause.source();
+    }
+    upstream_problem(
         StatusCode::BAD_GATEWAY,
         "upstream_unavailable",
-        &detail,
+        &format!("the backend cannot be reached: {e:?}"),
+    )
+}
+
+fn connect_timeout(proxy: &Proxy) -> Response {
+    upstream_problem(
+        StatusCode::GATEWAY_TIMEOUT,
+        "upstream_connect_timeout",
+        &format!(
+            "no connection to the backend within {}",
+            Timeout(proxy.connect_timeout)
+        ),
     )
 }
 
@@ -198,7 +264,13 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     );
     parts.uri = match upstream.parse() {
         Ok(u) => u,
-        Err(e) => return bad_gateway(format!("cannot build the upstream URI: {e}")),
+        Err(e) => {
+            return upstream_problem(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                &format!("cannot build the upstream URI: {e}"),
+            );
+        }
     };
     parts.version = if proxy.http2 {
         Version::HTTP_2
@@ -207,21 +279,42 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     };
     parts.extensions = Default::default();
 
-    match tokio::time::timeout(
-        proxy.timeout,
-        proxy.client.request(http::Request::from_parts(parts, body)),
-    )
-    .await
-    {
-        Ok(Ok(res)) => {
+    let mut req = http::Request::from_parts(parts, body);
+    let mut connected = capture_connection(&mut req);
+    let mut response = std::pin::pin!(proxy.client.request(req));
+    // Two clocks: one until the request has a connection (pooled or new), one from then
+    // until the response headers.
+    let early = tokio::time::timeout(proxy.connect_timeout, async {
+        tokio::select! {
+            biased;
+            res = &mut response => Some(res),
+            _ = connected.wait_for_connection_metadata() => None,
+        }
+    })
+    .await;
+    let res = match early {
+        Err(_) => return connect_timeout(&proxy),
+        Ok(Some(res)) => res,
+        Ok(None) => match tokio::time::timeout(proxy.response_timeout, response).await {
+            Ok(res) => res,
+            Err(_) => {
+                return upstream_problem(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    &format!(
+                        "the backend sent no response headers within {}",
+                        Timeout(proxy.response_timeout)
+                    ),
+                );
+            }
+        },
+    };
+    match res {
+        Ok(res) => {
             let (mut parts, body) = res.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Body::new(body))
         }
-        Ok(Err(e)) => bad_gateway(format!("the backend cannot be reached: {e}")),
-        Err(_) => bad_gateway(format!(
-            "the backend did not answer within {} s",
-            proxy.timeout.as_secs()
-        )),
+        Err(e) => upstream_failure(&e, &proxy),
     }
 }

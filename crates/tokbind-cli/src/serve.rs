@@ -25,10 +25,15 @@ pub struct ServeArgs {
     public_origin: Option<String>,
     #[command(flatten)]
     tls: crate::tls_args::ServerTlsArgs,
+    #[command(flatten)]
+    limits: crate::limit_args::LimitArgs,
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
-    let acceptor = args.tls.acceptor(args.listen)?;
+    let acceptor = args
+        .tls
+        .acceptor(args.listen, args.limits.handshake_timeout())?;
+    let limits = args.limits.limits()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::Rejected(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -49,6 +54,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     println!("listening on https://{addr}");
     let _ = std::io::stdout().flush();
     tokbind_tls::serve(listener, acceptor, app)
+        .limits(limits)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

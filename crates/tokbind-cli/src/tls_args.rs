@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokbind_proto::KeyParameters;
 use tokbind_tls::{SelfSigned, TokenBindingAcceptor};
@@ -44,8 +45,13 @@ pub struct ServerTlsArgs {
 }
 
 impl ServerTlsArgs {
-    /// The acceptor these arguments describe, for a server listening on `listen`.
-    pub fn acceptor(&self, listen: SocketAddr) -> Result<TokenBindingAcceptor, Failure> {
+    /// The acceptor these arguments describe, for a server listening on `listen` that
+    /// gives clients `handshake_timeout` for their TLS handshake.
+    pub fn acceptor(
+        &self,
+        listen: SocketAddr,
+        handshake_timeout: Duration,
+    ) -> Result<TokenBindingAcceptor, Failure> {
         let (cert, key) = match (&self.cert, &self.key) {
             (Some(c), Some(k)) => (read(c)?, read(k)?),
             _ => {
@@ -60,6 +66,7 @@ impl ServerTlsArgs {
             .and_then(|b| b.key_parameters(&self.key_parameters.key_parameters))
             .map(|b| b.tls13_token_binding(self.tls13_token_binding))
             .map(|b| b.request_client_certificates(self.client_certificates))
+            .map(|b| b.handshake_timeout(handshake_timeout))
             .and_then(|b| b.build())
             .map_err(|e| Failure::Usage(e.to_string()))
     }

@@ -4,6 +4,8 @@
 //! tokbind-load server --mode layer|plain          # prints "listening on https://ADDR"
 //! tokbind-load client --url URL --mode keepalive|connections [--token-binding] [--attack-mix]
 //!                     [--concurrency N] [--seconds S]   # prints one JSON line
+//! tokbind-load slow --url URL [--sockets N] [--interval-ms MS] [--seconds S]
+//!                     # prints "holding N" once all are open, then one JSON line
 //! ```
 //!
 //! Off-the-shelf load tools (wrk, oha, h2load) cannot negotiate the `token_binding` TLS
@@ -50,6 +52,18 @@ enum Cli {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Slow clients: hold `sockets` TLS connections open, each sending its request head
+    /// one byte every `interval-ms`, and open a new one whenever the server closes one.
+    Slow {
+        #[arg(long)]
+        url: http::Uri,
+        #[arg(long, default_value_t = 200)]
+        sockets: usize,
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
 }
@@ -104,8 +118,101 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .await?;
             println!("{report}");
         }
+        Cli::Slow {
+            url,
+            sockets,
+            interval_ms,
+            seconds,
+        } => {
+            let report = slow(
+                url,
+                sockets,
+                Duration::from_millis(interval_ms),
+                Duration::from_secs(seconds),
+            )
+            .await?;
+            println!("{report}");
+        }
     }
     Ok(())
+}
+
+/// The slow-client arm: see `Cli::Slow`.
+async fn slow(
+    url: http::Uri,
+    sockets: usize,
+    interval: Duration,
+    duration: Duration,
+) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let authority = url.authority().ok_or("the URL has no host")?.clone();
+    let connector = tokbind_tls::TokenBindingConnector::builder()
+        .server_verification(ServerVerification::InsecureAcceptAnything)
+        .offer_token_binding(false)
+        .http1_only()
+        .build()?;
+    let connect = move || {
+        let (connector, authority) = (connector.clone(), authority.clone());
+        async move {
+            let tcp = tokio::net::TcpStream::connect(authority.as_str()).await?;
+            let (tls, _) = connector.connect(authority.host(), tcp).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(tls)
+        }
+    };
+    let opened = Arc::new(AtomicU64::new(0));
+    let closed_by_server = Arc::new(AtomicU64::new(0));
+    let mut first = Vec::new();
+    for _ in 0..sockets {
+        first.push(connect().await?);
+        opened.fetch_add(1, Ordering::Relaxed);
+    }
+    println!("holding {sockets}");
+    let stop = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for tls in first {
+        let (connect, opened, closed) = (connect.clone(), opened.clone(), closed_by_server.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut tls = Some(tls);
+            let head = b"GET / HTTP/1.1\r\nHost: slow\r\nX-Slow: ";
+            let mut sent = 0usize;
+            let mut buf = [0u8; 512];
+            while Instant::now() < stop {
+                let Some(conn) = tls.as_mut() else {
+                    match connect().await {
+                        Ok(c) => {
+                            tls = Some(c);
+                            sent = 0;
+                            opened.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => tokio::time::sleep(interval).await,
+                    }
+                    continue;
+                };
+                // The head never ends: after its first line, `a`s forever.
+                let byte = head.get(sent).copied().unwrap_or(b'a');
+                let alive = conn.write_all(&[byte]).await.is_ok()
+                    && match tokio::time::timeout(interval, conn.read(&mut buf)).await {
+                        Err(_) => true,
+                        Ok(Ok(n)) => n > 0,
+                        Ok(Err(_)) => false,
+                    };
+                sent += 1;
+                if !alive {
+                    closed.fetch_add(1, Ordering::Relaxed);
+                    tls = None;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(serde_json::json!({
+        "sockets": sockets,
+        "opened": opened.load(Ordering::Relaxed),
+        "closed_by_server": closed_by_server.load(Ordering::Relaxed),
+    }))
 }
 
 #[derive(Default)]

@@ -22,6 +22,16 @@ pub enum ConfigError {
     /// OpenSSL refused the configuration.
     #[error("TLS configuration: {0}")]
     Tls(openssl::error::ErrorStack),
+    /// A [`Limits`](crate::Limits) value is out of range.
+    #[error("{name} must be at least {minimum}, got {value}")]
+    Limit {
+        /// The setting.
+        name: &'static str,
+        /// The smallest value it takes.
+        minimum: u64,
+        /// The value given.
+        value: u64,
+    },
 }
 
 /// A TLS handshake failed.

@@ -10,7 +10,8 @@
 //! * [`TokenBindingAcceptor`] — the server side; see [`server`] for the rules it applies.
 //! * [`TokenBindingConnector`] — the client side; see [`client`].
 //! * [`serve()`] — runs a Tower service (an axum `Router`) over the acceptor, putting an
-//!   `Arc<`[`ConnectionInfo`]`>` in every request.
+//!   `Arc<`[`ConnectionInfo`]`>` in every request, within [`Limits`] that keep slow and
+//!   greedy clients from holding the server.
 //! * [`SelfSigned`] — certificates for demos and tests.
 //!
 //! Both ends of one real handshake on loopback:
@@ -48,17 +49,21 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod activity;
 mod cert;
 pub mod client;
+mod connection;
 mod error;
 mod ffi;
 mod handshake;
+mod limits;
 pub mod serve;
 pub mod server;
 
 pub use cert::SelfSigned;
 pub use client::{ConnectorBuilder, ServerVerification, TokenBindingConnector};
 pub use error::{ConfigError, HandshakeError};
+pub use limits::Limits;
 pub use serve::{Serve, WithGracefulShutdown, serve};
 pub use server::{AcceptorBuilder, TokenBindingAcceptor};
 pub use tokbind_proto::{ConnectionInfo, TlsVersion};

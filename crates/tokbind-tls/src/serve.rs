@@ -4,30 +4,37 @@
 //! holds up the accept loop), then is served by hyper — HTTP/1.1 or HTTP/2, chosen by ALPN
 //! — with an `Arc<`[`ConnectionInfo`](tokbind_proto::ConnectionInfo)`>` inserted into every request's extensions. That is
 //! what `tower_tokbind::TokenBindingLayer` reads.
+//!
+//! Every connection is held to the server's [`Limits`]: at most `max_connections` at once
+//! (beyond that, new clients wait in the kernel's listen backlog), a TLS handshake timeout
+//! (on the acceptor), a deadline for each request head, an idle timeout between requests,
+//! HTTP/2 PINGs and stream and header limits. When the process runs out of file
+//! descriptors, accepting backs off and the connections with no request in flight are
+//! closed, so the server recovers by itself.
 
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokbind_proto::ProvenKeys;
 use tokio::net::TcpListener;
-use tower::ServiceExt as _;
+use tokio::sync::{Semaphore, watch};
 
+use crate::connection::{self, Shared, Signal};
+use crate::limits::Limits;
 use crate::server::TokenBindingAcceptor;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Serve `service` on `listener`. Await the result (it runs until the listener fails), or
-/// call [`Serve::with_graceful_shutdown`].
+/// Serve `service` on `listener` within [`Limits::default()`] (or [`Serve::limits`]).
+/// Await the result (it runs until it is shut down), or call
+/// [`Serve::with_graceful_shutdown`].
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,6 +54,7 @@ pub fn serve<S>(listener: TcpListener, acceptor: TokenBindingAcceptor, service: 
         listener,
         acceptor,
         service,
+        limits: Limits::default(),
     }
 }
 
@@ -56,6 +64,7 @@ pub struct Serve<S> {
     listener: TcpListener,
     acceptor: TokenBindingAcceptor,
     service: S,
+    limits: Limits,
 }
 
 impl<S> Serve<S> {
@@ -64,8 +73,15 @@ impl<S> Serve<S> {
         self.listener.local_addr()
     }
 
+    /// Apply `limits` instead of [`Limits::default()`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Stop accepting when `signal` completes, then wait for open connections to finish
-    /// their in-flight requests (HTTP/2 connections get a GOAWAY).
+    /// their in-flight requests (HTTP/2 connections get a GOAWAY); idle connections and
+    /// TLS handshakes in progress are closed at once.
     pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<S, F>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -132,60 +148,115 @@ where
         listener,
         acceptor,
         service,
+        limits,
     } = serve;
-    let graceful = GracefulShutdown::new();
-    let http = auto::Builder::new(TokioExecutor::new());
+    // The semaphore counts at most MAX_PERMITS and `acquire_many` a u32: both far more
+    // connections than a process has descriptors for.
+    let max = limits.max_connections.min(Semaphore::MAX_PERMITS);
+    let max = u32::try_from(max).unwrap_or(u32::MAX);
+    let places = Arc::new(Semaphore::new(max as usize));
+    let (signals, _) = watch::channel(Signal::Serve);
+    let shared = Arc::new(Shared {
+        acceptor,
+        http: http_builder(&limits),
+        limits,
+    });
     let mut signal = std::pin::pin!(signal);
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut last_reclaim = None;
     loop {
+        let place = match Arc::clone(&places).try_acquire_owned() {
+            Ok(place) => place,
+            Err(_) => {
+                // At the limit: accept nothing (new clients wait in the kernel's listen
+                // backlog) and close keep-alive connections that sit idle, as their
+                // clients got what they came for. Asking wakes every connection, so it is
+                // done at most once a second however fast clients arrive.
+                if last_reclaim.is_none_or(|at: Instant| at.elapsed() >= RECLAIM_EVERY) {
+                    tracing::warn!(
+                        max,
+                        "connection limit reached; closing idle keep-alive connections"
+                    );
+                    signals.send_replace(Signal::ReclaimKeepAlive);
+                    last_reclaim = Some(Instant::now());
+                }
+                tokio::select! {
+                    place = Arc::clone(&places).acquire_owned() => match place {
+                        Ok(place) => place,
+                        Err(_closed) => break, // never closed; stop rather than spin
+                    },
+                    () = &mut signal => break,
+                }
+            }
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    conn
+                }
                 Err(e) if is_per_connection(&e) => continue,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::error!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if is_out_of_descriptors(&e) {
+                        // Nothing frees a descriptor by itself: close the connections that
+                        // have no request in flight, and try again once they are gone.
+                        signals.send_replace(Signal::ReclaimIdle);
+                    }
+                    tracing::error!(error = %e, retry_in = ?backoff, "accept failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = &mut signal => break,
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     continue;
                 }
             },
             () = &mut signal => break,
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, service, http) = (acceptor.clone(), service.clone(), http.clone());
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let (tls, info) = match acceptor.accept(tcp).await {
-                Ok(ok) => ok,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let info = Arc::new(info);
-            let certificate_key = info.client_certificate_key();
-            let service = service.map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(Arc::clone(&info));
-                // A client certificate proves its key on every request of the connection.
-                if let Some(key) = &certificate_key {
-                    req.extensions_mut().insert(ProvenKeys::one(key.clone()));
-                }
-                req
-            });
-            let conn = http
-                .serve_connection_with_upgrades(
-                    TokioIo::new(tls),
-                    TowerToHyperService::new(service),
-                )
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
+        tokio::spawn(connection::serve(
+            Arc::clone(&shared),
+            service.clone(),
+            tcp,
+            peer,
+            signals.subscribe(),
+            place,
+        ));
     }
     drop(listener);
-    graceful.shutdown().await;
+    signals.send_replace(Signal::ShutDown);
+    // Every connection holds a place until it ends.
+    let _all = places.acquire_many(max).await;
     Ok(())
 }
+
+/// hyper configured with `limits`.
+fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    // The header read and idle timeouts are the connection's watchdog's (`connection.rs`),
+    // for both protocols and for the bytes read before the protocol is known. hyper's
+    // HTTP/1.1 `header_read_timeout` would only repeat it for HTTP/1.1, later, and it
+    // allocates and arms a timer for every request: with it the server spent 3.5–4.5 %
+    // more CPU per keep-alive request than before the limits, without it no measurable
+    // amount more (BENCHMARKS.md, "What the limits cost").
+    http.http1()
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes);
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.http2_max_header_list_size)
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .keep_alive_interval(limits.http2_keep_alive_interval)
+        .keep_alive_timeout(limits.http2_keep_alive_timeout);
+    http
+}
+
+/// How often, at most, the connection limit closes idle keep-alive connections.
+const RECLAIM_EVERY: Duration = Duration::from_secs(1);
+
+/// The first and the longest wait after a failed `accept`.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Errors of one pending connection, not of the listener.
 fn is_per_connection(e: &io::Error) -> bool {
@@ -194,5 +265,13 @@ fn is_per_connection(e: &io::Error) -> bool {
         io::ErrorKind::ConnectionRefused
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// The process or the system ran out of descriptors (or of the memory for a socket).
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }

@@ -89,7 +89,7 @@ impl TokenBindingAcceptor {
             draft_versions: false,
             tls13_token_binding: false,
             cap_tls12: true,
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: AcceptorBuilder::DEFAULT_HANDSHAKE_TIMEOUT,
             client_certificates: false,
         })
     }
@@ -154,6 +154,9 @@ pub struct AcceptorBuilder {
 }
 
 impl AcceptorBuilder {
+    /// Default of [`handshake_timeout`](Self::handshake_timeout): 10 s.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
     /// Accept these key parameters, most preferred first (default: ecdsap256, rsa2048_pss,
     /// rsa2048_pkcs1.5).
     pub fn key_parameters(mut self, key_parameters: &[KeyParameters]) -> Result<Self, ConfigError> {
@@ -192,7 +195,8 @@ impl AcceptorBuilder {
         self
     }
 
-    /// How long a client may take to complete the handshake (default 10 s).
+    /// How long a client may take to complete the handshake, from the moment its connection
+    /// is accepted (default 10 s). A client that connects and sends nothing is closed then.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self

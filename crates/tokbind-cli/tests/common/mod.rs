@@ -12,6 +12,13 @@ pub struct Served {
     pub url: String,
 }
 
+impl Served {
+    /// The server's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -29,7 +36,21 @@ pub fn serve(extra: &[&str]) -> Served {
 /// `tokbind ARGS…` for a command that prints `listening on URL` first (serve, proxy),
 /// once it listens.
 pub fn spawn_listening(args: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokbind"))
+    spawn_listening_under(&[], args)
+}
+
+/// Like [`spawn_listening`], run by `wrapper` (e.g. `prlimit --nofile=64 --`).
+pub fn spawn_listening_under(wrapper: &[&str], args: &[&str]) -> Served {
+    let bin = env!("CARGO_BIN_EXE_tokbind");
+    let mut command = match wrapper.split_first() {
+        Some((program, wrapper_args)) => {
+            let mut c = Command::new(program);
+            c.args(wrapper_args).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = command
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
