@@ -2,15 +2,15 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use tokbind_client::Client;
+use tokbind_client::{Client, DEFAULT_CONNECT_TIMEOUT};
 use tokbind_dpop::DpopKey;
 use tokbind_tls::{ServerVerification, TokenBindingConnector};
 
 use crate::Failure;
+use crate::input::Timeout;
 
 /// `tokbind get` arguments.
 #[derive(Debug, clap::Args)]
@@ -40,21 +40,10 @@ pub struct GetArgs {
     /// P-256 key whose thumbprint (`jkt`) is printed on standard error.
     #[arg(long)]
     dpop: bool,
-    /// Give up when the TCP connect and TLS handshake together take longer than this many
-    /// seconds (fractions allowed, e.g. 0.5).
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
-    connect_timeout: Duration,
-}
-
-/// A positive, finite number of seconds that a `Duration` can hold.
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if seconds.is_nan() || seconds <= 0.0 {
-        return Err(format!("{text:?} is not a positive number of seconds"));
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
+    /// Give up when the TCP connect and TLS handshake together take longer than this
+    /// (10s, 500ms, or seconds).
+    #[arg(long, value_name = "DURATION", default_value_t = Timeout(DEFAULT_CONNECT_TIMEOUT))]
+    connect_timeout: Timeout,
 }
 
 pub async fn run(args: GetArgs) -> Result<(), Failure> {
@@ -84,7 +73,7 @@ pub async fn run(args: GetArgs) -> Result<(), Failure> {
         .key_parameters(&args.key_parameters.key_parameters)
         .map(|b| {
             b.server_verification(verification)
-                .connect_timeout(args.connect_timeout)
+                .connect_timeout(args.connect_timeout.0)
         })
         .and_then(|b| b.build())
         .map_err(|e| Failure::Usage(e.to_string()))?;
