@@ -10,8 +10,8 @@
 //! the refresh endpoint fails, the request goes on without the bound cookie and with
 //! `Secure-Session-Skipped`, which the handler sees.
 //!
-//! Needs `chromium` (Debian package; `.ci/run` installs it). The flags are the digest's
-//! working recipe: software keys (no TPM here), `DeviceBoundSessions` on, and the server's
+//! Needs `chromium` (Debian package; `.ci/run` installs it). The flags are a working
+//! recipe: software keys (no TPM here), `DeviceBoundSessions` on, and the server's
 //! self-signed certificate pinned by its SPKI hash (plain HTTP and
 //! `--ignore-certificate-errors` do not work for DBSC).
 

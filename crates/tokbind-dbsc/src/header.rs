@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn reads_skipped_refreshes() {
-        // As Chromium 156 sent it after a refresh answered 500 (digest §1.8, LAB).
+        // As Chromium 156 sent it after a refresh answered 500 (tests/chromium_dbsc.rs checks it still does).
         let one: Vec<_> = skipped(r#"server_error;session_identifier="S1""#).collect();
         assert_eq!(
             one,

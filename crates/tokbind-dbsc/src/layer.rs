@@ -497,7 +497,7 @@ type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;
 type CookieValues = SmallVec<[HeaderValue; 1]>;
 
 /// An endpoint's answer, which no other origin may frame or read: the browser's refresh
-/// is implicitly credentialed (digest §1.10).
+/// is implicitly credentialed: the browser sends it with its cookies on its own (README, "Today's browsers: DBSC").
 fn guarded(a: Answer) -> Response<Full<Bytes>> {
     const CORP: HeaderName = HeaderName::from_static("cross-origin-resource-policy");
     let mut res = a.unwrap_or_else(|e| e);

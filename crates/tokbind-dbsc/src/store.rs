@@ -1,6 +1,6 @@
 //! Where DBSC keeps its state: registration challenges, sessions (key and refresh
 //! challenges), and retired cookies. Its own key space — never inside the application's
-//! session blob, which races the post-login navigation (digest §1.10).
+//! session blob, which races the post-login navigation.
 
 use std::time::Duration;
 

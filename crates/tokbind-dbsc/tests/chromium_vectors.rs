@@ -1,4 +1,4 @@
-//! The proofs Chromium 156 really sent (captured by the digest's lab, copied into this
+//! The proofs Chromium 156 really sent (captured from the browser, copied into this
 //! repository's test data), and the negative cases derived from them.
 
 use base64::Engine as _;

@@ -6,7 +6,7 @@
 //!   browser uses here.
 //! * `/callback` exchanges the code over the RP's own Token Binding back channel, proving
 //!   `referred_tb` with the browser's provided ID on *this* request, checks the ID token's
-//!   `cnf.tbh` against that same ID (OIDC TBA §3; digest T-24), and starts a session whose
+//!   `cnf.tbh` against that same ID (OIDC TBA §3), and starts a session whose
 //!   cookie is bound to it.
 //! * `/protected` needs the session; `/api/me` needs a bearer access token bound to the
 //!   caller's key; `/login/id_token` accepts an ID token presented directly (as a

@@ -1,4 +1,4 @@
-//! RFC 9449's own examples (V-DPoP-1..3 of the digest), checked at the time they were
+//! RFC 9449's own example proofs, checked at the time they were
 //! made, and the attacks that follow from them.
 
 use std::sync::Arc;
@@ -116,7 +116,7 @@ fn each_mismatch_is_refused_for_its_reason() {
         ..TOKEN_ENDPOINT
     };
     assert_eq!(check(V1, token2, at(V1_IAT)), DpopError::UriMismatch);
-    // The digest notes a popular crate accepts this one: an empty path segment is a
+    // Lenient verifiers accept this one, but an empty path segment makes a
     // different URI.
     let double_slash = RequestFacts {
         htu: "https://resource.example.org//protectedresource",

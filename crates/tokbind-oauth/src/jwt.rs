@@ -390,7 +390,7 @@ impl TokenVerifier {
 
     /// Relying party: check an ID token against the `nonce` it sent and the provided Token
     /// Binding ID of the *browser's* request that delivered the response (the callback) —
-    /// not the RP's own back-channel connection (OIDC TBA §3, digest T-24).
+    /// not the RP's own back-channel connection (OIDC TBA §3).
     pub fn verify_id_token(
         &self,
         token: &str,

@@ -6,7 +6,7 @@
 //! | `TB-S256` (native apps) | `base64url(SHA-256(TBID))` | the constant `provided_tb` | the provided TBID of the token request |
 //! | `referred_tb` (web-server clients) | the constant `referred_tb` | `base64url(TBID)` | the referred TBID of the authorization request |
 //!
-//! Note the asymmetry (digest trap T-23): for `TB-S256` the challenge is a hash and the
+//! Note the asymmetry (draft-ietf-oauth-token-binding-08 §5.1, §5.2): for `TB-S256` the challenge is a hash and the
 //! verifier a constant; for `referred_tb` it is the other way round, unhashed. Every
 //! mismatch is `invalid_grant`.
 

@@ -36,7 +36,7 @@ fn oauth_cnf_values_of_figures_7_10_12_13() {
         fig10.tbh.as_deref(),
         Some("7NRBu9iDdJlYCTOqyeYuLxXv0blEA-yTpmGIrAwKAws")
     );
-    // Fig 12 claims (with the comma the draft lost after "sub", T-19): the RS request of
+    // Fig 12 claims (with the comma the draft's Figures 12 and 13 lost after "sub"): the RS request of
     // Fig 11 proves the matching key; the client's key from Fig 5 does not.
     let fig12: Value = serde_json::from_str(
         r#"{"iss":"https://server.example.com","aud":"https://resource.example.org","sub":"brian@example.com",

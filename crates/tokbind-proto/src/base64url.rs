@@ -1,7 +1,7 @@
 //! Strict unpadded base64url (RFC 4648 §5), as RFC 8473 §2, the TTRP draft and `tbh` use it.
 //!
 //! The specs only constrain the sender ("no padding, no whitespace"); we apply the same rule
-//! to what we receive (digest trap T-9): `=` padding, whitespace, the standard alphabet's
+//! to what we receive (RFC 8473 §2, RFC 4648 §5): `=` padding, whitespace, the standard alphabet's
 //! `+`/`/`, and non-canonical trailing bits are all rejected, so one message has exactly one
 //! accepted encoding.
 

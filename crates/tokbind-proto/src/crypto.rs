@@ -8,9 +8,9 @@
 //! | `ecdsap256`       | ECDSA P-256, SHA-256, raw `R‖S` (64 bytes, not DER)    |
 //!
 //! PSS verification pins the salt length to the digest length (aws-lc's
-//! `RSA_PSS_SALTLEN_DIGEST`), so signatures with any other salt are refused (trap T-7).
+//! `RSA_PSS_SALTLEN_DIGEST`), so signatures with any other salt are refused (RFC 8471 §3.3).
 //! ECDSA accepts high-S signatures: RFC 8471 does not require low-S and half of the
-//! published example signatures have S > n/2 (trap T-3).
+//! published example signatures have S > n/2 (RFC 8471 §3.3 asks for no low-S form).
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};

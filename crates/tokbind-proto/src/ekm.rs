@@ -49,8 +49,7 @@ impl Ekm {
     }
 
     /// The bytes a binding's signature covers: `type ‖ key_parameters ‖ EKM` (RFC 8471
-    /// §3.3). Nothing else is signed — not the key, not the version, not the extensions
-    /// (digest trap T-5).
+    /// §3.3). Nothing else is signed — not the key, not the version, not the extensions.
     pub fn signed_input(
         &self,
         binding_type: TokenBindingType,

@@ -3,7 +3,7 @@
 //! Authentication §2).
 //!
 //! The TBID is exactly `key_parameters ‖ key_length ‖ TokenBindingPublicKey` — never the
-//! type byte, the signature or the extensions (digest trap T-1). That is what makes the
+//! type byte, the signature or the extensions (RFC 8471 §3.2). That is what makes the
 //! referred TBID an IdP sees equal to the provided TBID the RP sees, and it is the byte
 //! string every higher layer (cookies, `cnf.tbh`, TTRP headers, PKCE) works with.
 
@@ -70,7 +70,7 @@ pub struct TokenBindingIdRef<'a> {
 
 impl<'a> TokenBindingIdRef<'a> {
     /// Read one TokenBindingID from `r` (RFC 8471 §3.2), strictly: the key must consume
-    /// `key_length` exactly and have the exact shape its key parameters demand (trap T-2).
+    /// `key_length` exactly and have the exact shape its key parameters demand (RFC 8471 §3.2).
     pub fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let raw_start = r.rest();
         let start = r.offset();

@@ -36,7 +36,7 @@ impl<'a> TokenBindingMessage<'a> {
     ///
     /// The outer length must equal the remaining bytes exactly and at least one binding
     /// must be present (RFC 8471 §4.1). The spec's nominal lower bound of 132 bytes is
-    /// deliberately not checked: no real binding is that short (digest trap T-4), and the
+    /// deliberately not checked: no real binding is that short (the smallest, ecdsap256, is 137 bytes), and the
     /// per-field checks already reject anything malformed.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);

@@ -37,7 +37,7 @@ pub struct ProtocolVersion {
 impl ProtocolVersion {
     /// Token Binding 1.0 (RFC 8471 §2).
     pub const V1_0: Self = Self::new(1, 0);
-    /// Oldest prototype version with the final wire format (`{0, 10}`; digest trap T-5).
+    /// Oldest prototype version with the final wire format (`{0, 10}`: draft-ietf-tokbind-protocol-10 and later sign the same bytes).
     pub const OLDEST_DRAFT: Self = Self::new(0, 10);
     /// Newest prototype version (`{0, 18}`, google/token_bind).
     pub const NEWEST_DRAFT: Self = Self::new(0, 18);

@@ -7,21 +7,21 @@
 //! 1. At most [`ValidationOptions::max_bindings`] bindings (a bound on the signature checks
 //!    one header can cost; not in the RFCs).
 //! 2. Exactly one `provided_token_binding`, at most one `referred_token_binding`
-//!    (RFC 8473 §2; digest trap T-12).
+//!    (RFC 8473 §2).
 //! 3. The provided binding's key parameters equal the negotiated ones (RFC 8471 §4.2,
-//!    RFC 8472 §4; trap T-8). A referred binding may use other key parameters: they were
+//!    RFC 8472 §4). A referred binding may use other key parameters: they were
 //!    negotiated with another server (RFC 8473 §5.4).
 //! 4. Every binding whose key parameters are known has a valid signature over
 //!    `type ‖ key_parameters ‖ EKM`; one invalid signature rejects the whole message
 //!    ("if any contained signature is invalid", RFC 8471 §4.2).
 //!
-//! Two cases the RFCs leave open are decided as the digest recommends:
+//! Two cases the RFCs leave open are decided as README "Decisions" records:
 //!
-//! * **Unknown Token Binding types** (T-10) never cause a rejection by themselves
+//! * **Unknown Token Binding types** (RFC 8471 §3.1, against §4.2) never cause a rejection by themselves
 //!   (RFC 8471 §3.1 says to ignore them). When their key parameters are known their
 //!   signatures are still verified — so a bad one rejects the message per §4.2 — and they
 //!   are reported in [`VerifiedBindings::others`] (a TLS-terminating proxy forwards them).
-//! * **A referred binding (or other binding) with unknown key parameters** (T-11) cannot be
+//! * **A referred binding (or other binding) with unknown key parameters** (RFC 8473 §5.4) cannot be
 //!   verified. The provided binding stays valid, the unverifiable binding is *not* trusted:
 //!   it is reported in [`VerifiedBindings::unverified`] only, and
 //!   [`VerifiedBindings::referred`] is `None`, so no token is ever bound to it

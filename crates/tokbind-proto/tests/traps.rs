@@ -1,4 +1,4 @@
-//! One test (or more) per implementer trap T-1 … T-12 of the Token Binding digest §10,
+//! One test (or more) per implementer trap — where RFC 8471 and RFC 8473 are easy to misread —
 //! plus interop with signatures made by OpenSSL.
 
 use openssl::bn::{BigNum, BigNumContext};
@@ -55,7 +55,7 @@ fn decode_err(bytes: &[u8]) -> DecodeError {
     TokenBindingMessage::decode(bytes).unwrap_err()
 }
 
-// T-1: the TBID is key_parameters ‖ key_length ‖ key; no type byte, signature or extensions.
+// RFC 8471 §3.2: the TBID is key_parameters ‖ key_length ‖ key; no type byte, signature or extensions.
 #[test]
 fn t01_tbid_excludes_type_signature_and_extensions() {
     let key = ec_key();
@@ -83,7 +83,7 @@ fn t01_tbid_excludes_type_signature_and_extensions() {
     );
 }
 
-// T-2: two nested lengths; exact EC point and RSA modulus shapes.
+// RFC 8471 §3.2: two nested lengths; exact EC point and RSA modulus shapes.
 #[test]
 fn t02_nested_key_lengths_and_key_shapes_are_strict() {
     let point = [7u8; 64];
@@ -165,7 +165,7 @@ fn t02_nested_key_lengths_and_key_shapes_are_strict() {
     assert_eq!(rsa(&n, &[3]), Ok(()));
 }
 
-// T-3: raw R‖S, not DER; high-S signatures are valid.
+// RFC 8471 §3.3: raw R‖S, not DER; high-S signatures are valid.
 #[test]
 fn t03_ecdsa_is_raw_fixed_width_and_high_s_is_accepted() {
     let key = ec_key();
@@ -207,7 +207,7 @@ fn t03_ecdsa_is_raw_fixed_width_and_high_s_is_accepted() {
     );
 }
 
-// T-4: no 132-byte lower bound, but every length must be exact and nothing may trail.
+// RFC 8471 §3: no 132-byte lower bound, but every length must be exact and nothing may trail.
 #[test]
 fn t04_exact_lengths_no_trailing_garbage() {
     let key = ec_key();
@@ -298,7 +298,7 @@ fn t04_exact_lengths_no_trailing_garbage() {
     ));
 }
 
-// T-5: exactly type ‖ key_parameters ‖ EKM is signed — nothing more, nothing less.
+// RFC 8471 §3.3: exactly type ‖ key_parameters ‖ EKM is signed — nothing more, nothing less.
 #[test]
 fn t05_only_type_key_parameters_and_ekm_are_signed() {
     let key = ec_key();
@@ -342,7 +342,7 @@ fn openssl_sign_with(pkcs8: &[u8], input: &[u8]) -> Vec<u8> {
     .concat()
 }
 
-// T-6: the EKM is the connection's; a referred binding is signed over the same EKM.
+// RFC 8471 §3.3: the EKM is the connection's; a referred binding is signed over the same EKM.
 #[test]
 fn t06_bindings_are_tied_to_this_connections_ekm() {
     let (p, r) = (ec_key(), ec_key());
@@ -365,7 +365,7 @@ fn t06_bindings_are_tied_to_this_connections_ekm() {
     );
 }
 
-// T-7: RSA-PSS with SHA-256, MGF1-SHA-256 and salt length exactly 32.
+// RFC 8471 §3.3: RSA-PSS with SHA-256, MGF1-SHA-256 and salt length exactly 32.
 #[test]
 fn t07_rsa_pss_salt_length_is_pinned_to_32() {
     let rsa = Rsa::generate(2048).unwrap();
@@ -453,7 +453,7 @@ fn t07_rsa_pss_salt_length_is_pinned_to_32() {
     );
 }
 
-// T-8: the provided binding must use the negotiated key parameters; a referred one need not.
+// RFC 8471 §4.2: the provided binding must use the negotiated key parameters; a referred one need not.
 #[test]
 fn t08_key_parameter_matching() {
     let e = ekm();
@@ -485,7 +485,7 @@ fn t08_key_parameter_matching() {
     assert_eq!(ok.provided, *ec.token_binding_id());
 }
 
-// T-9: strict base64url, one value.
+// RFC 8473 §2: strict base64url, one value.
 #[test]
 fn t09_header_value_is_strict_unpadded_base64url() {
     let e = ekm();
@@ -527,7 +527,7 @@ fn t09_header_value_is_strict_unpadded_base64url() {
     );
 }
 
-// T-10: unknown types are never a reason to reject by themselves; a bad signature in one is.
+// RFC 8471 §3.1 against §4.2: unknown types are never a reason to reject by themselves; a bad signature in one is.
 #[test]
 fn t10_unknown_types() {
     let e = ekm();
@@ -563,7 +563,7 @@ fn t10_unknown_types() {
     );
 }
 
-// T-11: a referred binding with unknown key parameters is ignored, never trusted.
+// RFC 8473 §5.4: a referred binding with unknown key parameters is ignored, never trusted.
 #[test]
 fn t11_referred_with_unknown_key_parameters_is_dropped_not_trusted() {
     let e = ekm();
@@ -594,7 +594,7 @@ fn t11_referred_with_unknown_key_parameters_is_dropped_not_trusted() {
     );
 }
 
-// T-12: exactly one provided, at most one referred; and a bound on bindings per message.
+// RFC 8473 §2: exactly one provided, at most one referred; and a bound on bindings per message.
 #[test]
 fn t12_cardinality() {
     let e = ekm();

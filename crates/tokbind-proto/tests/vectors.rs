@@ -1,4 +1,4 @@
-//! Every published Token Binding message we know of (digest §9, copied into
+//! Every published Token Binding message we know of (the OAuth, OIDC, TTRP and HTTPS specs' figures and captured cases, copied into
 //! `tests/data/vectors.json`): decoded, re-encoded byte-identically, and verified — or
 //! rejected with the expected reason.
 
@@ -111,7 +111,7 @@ fn spec_binding(name: &str, index: usize) -> (String, String) {
     (base64url::encode(id.as_bytes()), id.tbh().to_string())
 }
 
-/// Relations between figures that the OAuth, OIDC and TTRP documents print (digest §9.1).
+/// Relations between figures that the OAuth, OIDC and TTRP documents print.
 #[test]
 fn printed_cross_document_values_are_reproduced() {
     // OAuth TB -08 Fig 7 / Fig 10: tbh of the referred TBID.

@@ -140,7 +140,7 @@ pub fn decode_forwarded(
 }
 
 /// One `EncodedTokenBindingType "." EncodedTokenBindingID`: 1–2 hex digits, any case
-/// (`b`, `B` and `0b` are all type 11; digest T-14).
+/// (`b`, `B` and `0b` are all type 11; draft-ietf-tokbind-ttrp-09 §2.1).
 fn decode_other(item: &str) -> Result<(TokenBindingType, TokenBindingId), TokenBindingRejection> {
     let bad = || {
         malformed(format!(
