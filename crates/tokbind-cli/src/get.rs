@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use tokbind_client::{Client, DEFAULT_CONNECT_TIMEOUT};
+use tokbind_client::{
+    Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RESPONSE_TIMEOUT,
+};
 use tokbind_dpop::DpopKey;
 use tokbind_tls::{ServerVerification, TokenBindingConnector};
 
@@ -44,6 +46,13 @@ pub struct GetArgs {
     /// (10s, 500ms, or seconds).
     #[arg(long, value_name = "DURATION", default_value_t = Timeout(DEFAULT_CONNECT_TIMEOUT))]
     connect_timeout: Timeout,
+    /// Give up when the whole response (head and body) has not arrived this long after the
+    /// request was sent.
+    #[arg(long, value_name = "DURATION", default_value_t = Timeout(DEFAULT_RESPONSE_TIMEOUT))]
+    response_timeout: Timeout,
+    /// Refuse a response body larger than this.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_RESPONSE_BYTES)]
+    max_response_bytes: usize,
 }
 
 pub async fn run(args: GetArgs) -> Result<(), Failure> {
@@ -74,6 +83,8 @@ pub async fn run(args: GetArgs) -> Result<(), Failure> {
         .map(|b| {
             b.server_verification(verification)
                 .connect_timeout(args.connect_timeout.0)
+                .response_timeout(args.response_timeout.0)
+                .max_response_bytes(args.max_response_bytes)
         })
         .and_then(|b| b.build())
         .map_err(|e| Failure::Usage(e.to_string()))?;

@@ -4,7 +4,7 @@
 //! tokbind decode <HEADER_VALUE>
 //! tokbind verify --ekm <HEX|BASE64URL> --negotiated <KEY_PARAMETERS> <HEADER_VALUE>
 //! tokbind serve [--listen ADDR] [--public-origin URL] [--cert PEM --key PEM] [--key-parameters LIST] [--tls13-token-binding] [LIMITS]
-//! tokbind get <URL> [--key-parameters LIST] [--insecure | --cacert PEM] [--key-store SPEC] [--dpop] [--connect-timeout DURATION]
+//! tokbind get <URL> [--key-parameters LIST] [--insecure | --cacert PEM] [--key-store SPEC] [--dpop] [--connect-timeout D] [--response-timeout D] [--max-response-bytes N]
 //! tokbind keys list|reset --key-store file:DIR|pkcs11:MODULE[:SLOT] [--scope DOMAIN]
 //! tokbind proxy --upstream http://HOST:PORT [--listen ADDR] [--cert PEM --key PEM] [--key-parameters LIST] [LIMITS]
 //!               [--upstream-connect-timeout D] [--upstream-timeout D] [--upstream-max-idle N] [--upstream-idle-timeout D]

@@ -28,7 +28,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::HOST;
 use http::{HeaderValue, Request, Response, Uri};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokbind_proto::header::SEC_TOKEN_BINDING;
@@ -78,6 +78,19 @@ pub enum ClientError {
     /// scheme); [`Client::fetch`] does not follow it.
     #[error("refused to follow a redirect to {0}: only https URLs are fetched")]
     InsecureRedirect(Uri),
+    /// The response, head and body, did not arrive within the response timeout
+    /// ([`ClientBuilder::response_timeout`]): a server that stalls or drips.
+    #[error("no complete response within {after:?}")]
+    ResponseTimeout {
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// The response body is larger than [`ClientBuilder::max_response_bytes`].
+    #[error("the response body is larger than {limit} bytes")]
+    ResponseTooLarge {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// A Token Binding HTTPS client. Cheap to clone; clones share keys.
@@ -89,6 +102,15 @@ pub struct Client {
     max_redirects: usize,
     legacy_include_referer: bool,
     connect_timeout: Duration,
+    exchange: Exchange,
+}
+
+/// What one request may cost the client after it is sent: the time until the whole
+/// response has arrived, and the size of its body.
+#[derive(Debug, Clone, Copy)]
+struct Exchange {
+    response_timeout: Duration,
+    max_response_bytes: usize,
 }
 
 /// Configures a [`Client`].
@@ -100,6 +122,7 @@ pub struct ClientBuilder {
     max_redirects: usize,
     legacy_include_referer: bool,
     connect_timeout: Duration,
+    exchange: Exchange,
 }
 
 /// The default of [`ClientBuilder::connect_timeout`]: 10 s, the server side's default TLS
@@ -108,10 +131,21 @@ pub struct ClientBuilder {
 /// that accepts and never answers the handshake, does not hold the caller indefinitely.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The default of [`ClientBuilder::response_timeout`]: 60 s from sending a request to
+/// having its whole response, as nginx's `proxy_read_timeout` and `send_timeout` allow a
+/// peer. The client reads every response whole, so a server that stalls or drips its
+/// answer would otherwise hold the caller for as long as it likes.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default of [`ClientBuilder::max_response_bytes`]: 16 MiB. The client buffers each
+/// response body whole; a server must not make it allocate without bound.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
+
 impl Client {
     /// Start configuring a client. Defaults: offer all three key parameters (ecdsap256
     /// first), verify the server against the system roots, fresh in-memory keys, a
-    /// [`DEFAULT_CONNECT_TIMEOUT`] of 10 s.
+    /// [`DEFAULT_CONNECT_TIMEOUT`] of 10 s, a [`DEFAULT_RESPONSE_TIMEOUT`] of 60 s and
+    /// responses of at most [`DEFAULT_MAX_RESPONSE_BYTES`] (16 MiB).
     pub fn builder() -> ClientBuilder {
         ClientBuilder {
             tls: TokenBindingConnector::builder(),
@@ -120,6 +154,10 @@ impl Client {
             max_redirects: 10,
             legacy_include_referer: false,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            exchange: Exchange {
+                response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            },
         }
     }
 
@@ -191,6 +229,7 @@ impl Client {
             target,
             key,
             header,
+            exchange: self.exchange,
         })
     }
 
@@ -247,6 +286,20 @@ impl ClientBuilder {
         self
     }
 
+    /// How long a request may wait, once sent, for its whole response — head and body
+    /// (default [`DEFAULT_RESPONSE_TIMEOUT`], 60 s). Past it: [`ClientError::ResponseTimeout`].
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.exchange.response_timeout = timeout;
+        self
+    }
+
+    /// The largest response body read (default [`DEFAULT_MAX_RESPONSE_BYTES`], 16 MiB).
+    /// Larger: [`ClientError::ResponseTooLarge`].
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.exchange.max_response_bytes = limit;
+        self
+    }
+
     /// How long [`Client::connect`] (and so each new origin of [`Client::fetch`]) may take
     /// to resolve the name, connect over TCP and finish the TLS handshake, together
     /// (default [`DEFAULT_CONNECT_TIMEOUT`], 10 s).
@@ -266,6 +319,7 @@ impl ClientBuilder {
             max_redirects: self.max_redirects,
             legacy_include_referer: self.legacy_include_referer,
             connect_timeout: self.connect_timeout,
+            exchange: self.exchange,
         })
     }
 }
@@ -317,6 +371,7 @@ pub struct Connection {
     target: Target,
     key: Option<StoreKey>,
     header: Option<HeaderValue>,
+    exchange: Exchange,
 }
 
 impl std::fmt::Debug for Connection {
@@ -368,7 +423,23 @@ impl Connection {
     /// response. For tests of what servers do with odd requests.
     pub async fn send_as_is(
         &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Bytes>, ClientError> {
+        let Exchange {
+            response_timeout,
+            max_response_bytes,
+        } = self.exchange;
+        tokio::time::timeout(response_timeout, self.exchange(req, max_response_bytes))
+            .await
+            .map_err(|_| ClientError::ResponseTimeout {
+                after: response_timeout,
+            })?
+    }
+
+    async fn exchange(
+        &mut self,
         mut req: Request<Full<Bytes>>,
+        max_response_bytes: usize,
     ) -> Result<Response<Bytes>, ClientError> {
         let response = match &mut self.sender {
             Sender::Http1(s) => {
@@ -403,7 +474,17 @@ impl Connection {
             }
         };
         let (parts, body) = response.into_parts();
-        let body = body.collect().await?.to_bytes();
+        let body = match Limited::new(body, max_response_bytes).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) => {
+                return Err(match e.downcast::<hyper::Error>() {
+                    Ok(e) => ClientError::Http(*e),
+                    Err(_) => ClientError::ResponseTooLarge {
+                        limit: max_response_bytes,
+                    },
+                });
+            }
+        };
         Ok(Response::from_parts(parts, body))
     }
 }
