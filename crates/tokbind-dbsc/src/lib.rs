@@ -28,14 +28,28 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod app_response;
+mod cookies;
+mod endpoint;
+mod future;
 pub mod header;
 pub mod instructions;
 mod layer;
+mod markers;
 pub mod proof;
+mod refresh;
+mod register;
+mod service;
+mod session;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
-pub use layer::{
-    Dbsc, DbscLayer, DeviceBoundSession, EndDeviceBoundSession, RefreshSkipped, RequireFreshProof,
-    ResponseFuture, StartDeviceBoundSession,
+pub use future::ResponseFuture;
+pub use layer::DbscLayer;
+pub use markers::{
+    DeviceBoundSession, EndDeviceBoundSession, RefreshSkipped, RequireFreshProof,
+    StartDeviceBoundSession,
 };
+pub use service::Dbsc;
 pub use store::{DbscStore, MemoryDbscStore, StoreError};
