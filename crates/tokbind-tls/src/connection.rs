@@ -17,7 +17,9 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower::ServiceExt as _;
 
 use crate::activity::{Activity, Tracked};
+use crate::io::ServerIo;
 use crate::limits::Limits;
+use crate::request_body::RequestBody;
 use crate::server::TokenBindingAcceptor;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -40,6 +42,8 @@ pub(crate) enum Signal {
     ReclaimIdle,
     /// Finish the requests in flight, then close; close now if there are none.
     ShutDown,
+    /// Close now, requests in flight or not (the drain timeout ran out).
+    Abort,
 }
 
 /// What every connection of one server shares.
@@ -49,17 +53,17 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
 }
 
-/// Serve one accepted TCP connection until it ends; `_permit` is its place under the
-/// connection limit.
+/// Serve one accepted TCP connection until it ends; `place` is its place under the
+/// connection limit, which goes with the connection's stream (`io.rs`).
 pub(crate) async fn serve<S, B>(
     shared: Arc<Shared>,
     service: S,
     tcp: TcpStream,
     peer: SocketAddr,
     mut signals: watch::Receiver<Signal>,
-    _permit: OwnedSemaphorePermit,
+    place: OwnedSemaphorePermit,
 ) where
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower::Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
@@ -76,7 +80,7 @@ pub(crate) async fn serve<S, B>(
                 return;
             }
         },
-        signal = until(&mut signals, |s| matches!(s, Signal::ShutDown | Signal::ReclaimIdle)) => {
+        signal = until(&mut signals, |s| matches!(s, Signal::ShutDown | Signal::Abort | Signal::ReclaimIdle)) => {
             if signal == Signal::ReclaimIdle {
                 tracing::debug!(%peer, "closed in its TLS handshake to reclaim descriptors");
             }
@@ -84,9 +88,12 @@ pub(crate) async fn serve<S, B>(
         }
     };
 
+    let limits = &shared.limits;
+    let pace = limits.pace();
     let info = Arc::new(info);
     let certificate_key = info.client_certificate_key();
-    let service = service.map_request(move |mut req: Request<Incoming>| {
+    let service = service.map_request(move |req: Request<Incoming>| {
+        let mut req = req.map(|body| RequestBody::new(body, pace));
         req.extensions_mut().insert(Arc::clone(&info));
         // A client certificate proves its key on every request of the connection.
         if let Some(key) = &certificate_key {
@@ -96,12 +103,11 @@ pub(crate) async fn serve<S, B>(
     });
     let activity = Arc::new(Activity::new());
     let conn = shared.http.serve_connection_with_upgrades(
-        TokioIo::new(tls),
+        TokioIo::new(ServerIo::new(tls, pace, place)),
         TowerToHyperService::new(Tracked::new(service, Arc::clone(&activity))),
     );
     let mut conn = std::pin::pin!(conn);
 
-    let limits = &shared.limits;
     let (first, then) = (limits.header_read_timeout, limits.idle_timeout);
     // Requests start and end without waking the watchdog, and a request that ends moves
     // the deadline from `first` after the start to `then` after its end, which may be
@@ -142,9 +148,14 @@ pub(crate) async fn serve<S, B>(
                     }
                 }
             },
-            signal = next_signal(&mut signals), if !shutting_down => {
+            // After a shutdown the only signal left to come is `Abort`.
+            signal = next_signal(&mut signals) => {
                 let close = match signal {
                     Signal::Serve => false,
+                    Signal::Abort => {
+                        tracing::debug!(%peer, "dropped: the drain timeout ran out");
+                        return;
+                    }
                     Signal::ShutDown => {
                         // In-flight requests finish; idle connections close now.
                         shutting_down = true;

@@ -56,7 +56,10 @@ mod connection;
 mod error;
 mod ffi;
 mod handshake;
+mod io;
 mod limits;
+mod pace;
+mod request_body;
 pub mod serve;
 pub mod server;
 
@@ -64,6 +67,7 @@ pub use cert::SelfSigned;
 pub use client::{ConnectorBuilder, ServerVerification, TokenBindingConnector};
 pub use error::{ConfigError, HandshakeError};
 pub use limits::Limits;
+pub use request_body::{RequestBody, RequestBodyError};
 pub use serve::{Serve, WithGracefulShutdown, serve};
 pub use server::{AcceptorBuilder, TokenBindingAcceptor};
 pub use tokbind_proto::{ConnectionInfo, TlsVersion};

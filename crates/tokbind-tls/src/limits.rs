@@ -32,7 +32,7 @@ use crate::error::ConfigError;
 /// let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// let addr = listener.local_addr()?;
-/// let app = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+/// let app = tower::service_fn(|_req: http::Request<tokbind_tls::RequestBody>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
 /// });
 /// tokio::spawn(std::future::IntoFuture::into_future(
@@ -63,6 +63,9 @@ pub struct Limits {
     pub(crate) http2_max_concurrent_streams: u32,
     pub(crate) http2_keep_alive_interval: Option<Duration>,
     pub(crate) http2_keep_alive_timeout: Duration,
+    pub(crate) progress_timeout: Duration,
+    pub(crate) min_data_rate: u32,
+    pub(crate) drain_timeout: Duration,
 }
 
 // The default leaves room for the largest Sec-Token-Binding value and 8 KiB more.
@@ -81,6 +84,9 @@ impl Default for Limits {
             http2_max_concurrent_streams: Self::DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
             http2_keep_alive_interval: Some(Self::DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL),
             http2_keep_alive_timeout: Self::DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT,
+            progress_timeout: Self::DEFAULT_PROGRESS_TIMEOUT,
+            min_data_rate: Self::DEFAULT_MIN_DATA_RATE,
+            drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
@@ -110,6 +116,13 @@ impl Limits {
     pub const DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
     /// Default of [`http2_keep_alive`](Self::http2_keep_alive)'s timeout: 20 s (hyper's).
     pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+    /// Default of [`progress_timeout`](Self::progress_timeout): 30 s.
+    pub const DEFAULT_PROGRESS_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default of [`min_data_rate`](Self::min_data_rate): 500 bytes a second (Apache
+    /// `mod_reqtimeout`'s `MinRate`).
+    pub const DEFAULT_MIN_DATA_RATE: u32 = 500;
+    /// Default of [`drain_timeout`](Self::drain_timeout): 30 s.
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// How long a new connection may take, from the end of its TLS handshake, to deliver
     /// the head (request line and headers) of its first request (default 10 s). A client
@@ -190,6 +203,45 @@ impl Limits {
         self.http2_keep_alive_interval = interval.into();
         self.http2_keep_alive_timeout = timeout;
         self
+    }
+
+    /// How long a request in flight may wait on its client at a time (default 30 s): for
+    /// the next bytes of its body (the application's read of the
+    /// [`RequestBody`](crate::RequestBody) then fails with a timeout), or for the client to
+    /// read more of the response (the connection is then closed). Time the application
+    /// takes to answer never counts. [`Duration::MAX`] turns it off, along with
+    /// [`min_data_rate`](Self::min_data_rate).
+    ///
+    /// It bounds the slow-body and slow-read attacks that the header read and idle
+    /// timeouts cannot see, because they end where a request begins.
+    pub fn progress_timeout(mut self, timeout: Duration) -> Self {
+        self.progress_timeout = timeout;
+        self
+    }
+
+    /// The slowest a client may send a request body or read a response, in bytes a second
+    /// (default 500; 0 turns it off). The waits of one body, or of one connection's
+    /// writes, may add up to the [`progress_timeout`](Self::progress_timeout) plus one
+    /// second for every `bytes_per_second` moved, so a client cannot hold a request by
+    /// moving a byte just before each timeout. It is Apache `mod_reqtimeout`'s `MinRate`.
+    pub fn min_data_rate(mut self, bytes_per_second: u32) -> Self {
+        self.min_data_rate = bytes_per_second;
+        self
+    }
+
+    /// How long, after a graceful shutdown begins, requests in flight (and connections
+    /// upgraded to another protocol) have to finish before their connections are closed
+    /// and the server's future completes (default 30 s).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    pub(crate) fn pace(&self) -> crate::pace::Pace {
+        crate::pace::Pace {
+            timeout: self.progress_timeout,
+            min_rate: self.min_data_rate,
+        }
     }
 }
 

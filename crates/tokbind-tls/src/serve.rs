@@ -8,9 +8,10 @@
 //! Every connection is held to the server's [`Limits`]: at most `max_connections` at once
 //! (beyond that, new clients wait in the kernel's listen backlog), a TLS handshake timeout
 //! (on the acceptor), a deadline for each request head, an idle timeout between requests,
-//! HTTP/2 PINGs and stream and header limits. When the process runs out of file
-//! descriptors, accepting backs off and the connections with no request in flight are
-//! closed, so the server recovers by itself.
+//! a pace for request bodies and for reading responses
+//! ([`RequestBody`](crate::RequestBody)), HTTP/2 PINGs and stream and header limits. When
+//! the process runs out of file descriptors, accepting backs off and the connections with
+//! no request in flight are closed, so the server recovers by itself.
 
 use std::future::{Future, IntoFuture};
 use std::io;
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
@@ -28,6 +28,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::connection::{self, Shared, Signal};
 use crate::limits::Limits;
+use crate::request_body::RequestBody;
 use crate::server::TokenBindingAcceptor;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -43,7 +44,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// let cert = SelfSigned::generate(&["localhost", "127.0.0.1"])?;
 /// let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
-/// let app = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+/// let app = tower::service_fn(|_req: http::Request<tokbind_tls::RequestBody>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
 /// });
 /// serve(listener, acceptor, app).await?;
@@ -81,7 +82,8 @@ impl<S> Serve<S> {
 
     /// Stop accepting when `signal` completes, then wait for open connections to finish
     /// their in-flight requests (HTTP/2 connections get a GOAWAY); idle connections and
-    /// TLS handshakes in progress are closed at once.
+    /// TLS handshakes in progress are closed at once. Connections still open after the
+    /// [drain timeout](Limits::drain_timeout) are closed then, and the future completes.
     pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<S, F>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -102,7 +104,7 @@ pub struct WithGracefulShutdown<S, F> {
 
 impl<S, B> IntoFuture for Serve<S>
 where
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower::Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
@@ -119,7 +121,7 @@ where
 
 impl<S, B, F> IntoFuture for WithGracefulShutdown<S, F>
 where
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower::Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
@@ -137,7 +139,7 @@ where
 
 async fn run<S, B>(serve: Serve<S>, signal: impl Future<Output = ()> + Send) -> io::Result<()>
 where
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower::Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
@@ -225,8 +227,21 @@ where
     }
     drop(listener);
     signals.send_replace(Signal::ShutDown);
-    // Every connection holds a place until it ends.
-    let _all = places.acquire_many(max).await;
+    // Every connection holds a place until it ends (an upgraded one, until the application
+    // drops it).
+    let drain = shared.limits.drain_timeout;
+    if tokio::time::timeout(drain, places.acquire_many(max))
+        .await
+        .is_err()
+    {
+        let open = (max as usize).saturating_sub(places.available_permits());
+        tracing::warn!(
+            open,
+            ?drain,
+            "drain timeout: closing the connections still open"
+        );
+        signals.send_replace(Signal::Abort);
+    }
     Ok(())
 }
 

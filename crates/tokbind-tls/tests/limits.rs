@@ -2,10 +2,7 @@
 //! loopback. Each test sets short limits (about a second) and checks both that the limit
 //! acts and that it acts no sooner than configured.
 
-use std::convert::Infallible;
-use std::future::{Future, IntoFuture as _};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,122 +10,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokbind_tls::{
-    Limits, SelfSigned, ServerVerification, TokenBindingAcceptor, TokenBindingConnector,
-};
+use tokbind_tls::Limits;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio_openssl::SslStream;
 
-/// A server on 127.0.0.1:0; stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    cert_pem: Vec<u8>,
-    _stop: oneshot::Sender<()>,
-}
-
-type Handler = Arc<
-    dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
-        + Send
-        + Sync,
->;
-
-fn ok() -> Handler {
-    Arc::new(|_req| Box::pin(async { Response::new(Full::new(Bytes::from_static(b"ok"))) }))
-}
-
-async fn start(limits: Limits, handshake_timeout: Duration, handler: Handler) -> Server {
-    let cert = SelfSigned::generate(&["127.0.0.1"]).unwrap();
-    let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)
-        .unwrap()
-        .handshake_timeout(handshake_timeout)
-        .build()
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = tower::service_fn(move |req: Request<Incoming>| {
-        let handler = Arc::clone(&handler);
-        async move { Ok::<_, Infallible>(handler(req).await) }
-    });
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(
-        tokbind_tls::serve(listener, acceptor, app)
-            .limits(limits)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
-    Server {
-        addr,
-        cert_pem: cert.cert_pem,
-        _stop: stop,
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Alpn {
-    Http1,
-    Http2,
-}
-
-/// A finished TLS handshake with the server, offering `alpn`.
-async fn tls(server: &Server, alpn: Alpn) -> SslStream<TcpStream> {
-    tls_to(server.addr, &server.cert_pem, alpn).await
-}
-
-/// A finished TLS handshake with whatever listens on `addr` (the server, or a relay to
-/// it), offering `alpn`.
-async fn tls_to(addr: SocketAddr, cert_pem: &[u8], alpn: Alpn) -> SslStream<TcpStream> {
-    let mut connector = TokenBindingConnector::builder()
-        .server_verification(ServerVerification::Roots(cert_pem.to_vec()));
-    if let Alpn::Http1 = alpn {
-        connector = connector.http1_only();
-    }
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (tls, _) = connector
-        .build()
-        .unwrap()
-        .connect("127.0.0.1", tcp)
-        .await
-        .unwrap();
-    let expected: &[u8] = match alpn {
-        Alpn::Http1 => b"http/1.1",
-        Alpn::Http2 => b"h2",
-    };
-    assert_eq!(tls.ssl().selected_alpn_protocol(), Some(expected));
-    tls
-}
-
-/// Reads (discarding what the server sends) until the server closes the connection, for
-/// at most `within`; how long that took.
-async fn closed_after<S: tokio::io::AsyncRead + Unpin>(
-    stream: &mut S,
-    within: Duration,
-) -> Option<Duration> {
-    let started = Instant::now();
-    let mut buf = [0u8; 1024];
-    tokio::time::timeout(within, async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return started.elapsed(),
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .ok()
-}
-
-fn get(path: &str) -> Request<Full<Bytes>> {
-    Request::get(path)
-        .header("host", "127.0.0.1")
-        .body(Full::default())
-        .unwrap()
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn a_header_sent_a_byte_at_a_time_is_cut_off_at_the_header_read_timeout() {

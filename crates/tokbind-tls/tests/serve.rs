@@ -15,7 +15,7 @@ async fn serves_connection_info_and_shuts_down_gracefully() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = tower::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+    let app = tower::service_fn(|req: http::Request<tokbind_tls::RequestBody>| async move {
         let info = req.extensions().get::<Arc<ConnectionInfo>>().cloned();
         let body = match info.and_then(|i| i.negotiated()) {
             Some(n) => format!("negotiated {}", n.key_parameters),
@@ -89,7 +89,7 @@ async fn a_request_in_flight_at_shutdown_gets_its_whole_response_and_new_clients
     let release = Arc::new(tokio::sync::Notify::new());
     let app = {
         let release = Arc::clone(&release);
-        tower::service_fn(move |_req: http::Request<hyper::body::Incoming>| {
+        tower::service_fn(move |_req: http::Request<tokbind_tls::RequestBody>| {
             let (started_tx, release) = (Arc::clone(&started_tx), Arc::clone(&release));
             async move {
                 if let Some(tx) = started_tx.lock().unwrap().take() {
@@ -167,4 +167,74 @@ async fn a_request_in_flight_at_shutdown_gets_its_whole_response_and_new_clients
         .expect("the connection was closed")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_request_that_never_finishes_holds_a_shutdown_no_longer_than_the_drain_timeout() {
+    let cert = SelfSigned::generate(&["127.0.0.1"]).unwrap();
+    let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)
+        .unwrap()
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (started_tx, started) = tokio::sync::mpsc::channel::<()>(1);
+    let app = tower::service_fn(move |_req: http::Request<tokbind_tls::RequestBody>| {
+        let started_tx = started_tx.clone();
+        async move {
+            let _ = started_tx.send(()).await;
+            std::future::pending::<()>().await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        }
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(std::future::IntoFuture::into_future(
+        tokbind_tls::serve(listener, acceptor, app)
+            .limits(tokbind_tls::Limits::default().drain_timeout(Duration::from_millis(800)))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            }),
+    ));
+    let connector = TokenBindingConnector::builder()
+        .server_verification(ServerVerification::Roots(cert.cert_pem.clone()))
+        .http1_only()
+        .build()
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (tls, _) = connector.connect("127.0.0.1", tcp).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get("/")
+        .header("host", "127.0.0.1")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = tokio::spawn(sender.send_request(req));
+    let mut started = started;
+    started.recv().await.unwrap();
+
+    let at = std::time::Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops after the drain timeout")
+        .unwrap()
+        .unwrap();
+    let took = at.elapsed();
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    // The request in flight was cut off: its connection is closed.
+    let res = tokio::time::timeout(Duration::from_secs(5), response)
+        .await
+        .expect("the client learns the connection is gone")
+        .unwrap();
+    assert!(
+        res.is_err(),
+        "no response to a request cut off at the drain timeout"
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
 }

@@ -1,0 +1,114 @@
+//! The connection as hyper sees it: the TLS stream, with its writes paced and its place
+//! under the connection limit.
+//!
+//! The place travels with the stream, not with the task that serves it, because a
+//! connection hyper hands to the application after an HTTP/1.1 upgrade (a WebSocket, say)
+//! outlives that task and still holds a descriptor: it keeps its place until the
+//! application drops it.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::pace::{Pace, Pacer};
+
+pin_project_lite::pin_project! {
+    /// A server connection's stream. Reads pass through (how long a client may take to
+    /// send is the watchdog's and the request body's business: waiting to read is also
+    /// what an idle connection does); a write the client holds back is held to the
+    /// connection's [`Pace`].
+    pub(crate) struct ServerIo<T> {
+        #[pin]
+        inner: T,
+        pacer: Pacer,
+        _place: OwnedSemaphorePermit,
+    }
+}
+
+impl<T> ServerIo<T> {
+    pub(crate) fn new(inner: T, pace: Pace, place: OwnedSemaphorePermit) -> Self {
+        Self {
+            inner,
+            pacer: Pacer::new(pace),
+            _place: place,
+        }
+    }
+}
+
+/// What a write that ran out of time fails with (hyper then ends the connection).
+fn too_slow() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the client did not read the response within the progress timeout",
+    )
+}
+
+impl<T> ServerIo<T> {
+    /// `poll` of the inner stream, with the time it is pending counted as a wait on the
+    /// client; `moved` says how many bytes a result moved.
+    fn paced<R>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(Pin<&mut T>, &mut Context<'_>) -> Poll<io::Result<R>>,
+        moved: impl FnOnce(&R) -> usize,
+    ) -> Poll<io::Result<R>> {
+        let this = self.project();
+        match poll(this.inner, cx) {
+            Poll::Ready(Ok(r)) => {
+                this.pacer.progressed(moved(&r));
+                Poll::Ready(Ok(r))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match this.pacer.poll_wait(cx) {
+                Poll::Ready(()) => {
+                    tracing::debug!("closing: the client stopped reading the response");
+                    Poll::Ready(Err(too_slow()))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<T: AsyncRead> AsyncRead for ServerIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.project().inner.poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite> AsyncWrite for ServerIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.paced(cx, |inner, cx| inner.poll_write(cx, buf), |n| *n)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.paced(cx, |inner, cx| inner.poll_write_vectored(cx, bufs), |n| *n)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.paced(cx, AsyncWrite::poll_flush, |()| 0)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.paced(cx, AsyncWrite::poll_shutdown, |()| 0)
+    }
+}
