@@ -13,29 +13,41 @@
 //! unchanged.
 //!
 //! Clients are held to the same limits as `tokbind serve` (`--header-read-timeout` and the
-//! rest). Towards the backend: connecting may take `--upstream-connect-timeout`, and the
-//! response headers, once connected, `--upstream-timeout`; either running out is a 504
-//! (`upstream_connect_timeout`, `upstream_timeout`). A backend that refuses or cannot be
-//! reached is a 502 `upstream_unavailable`, one whose response cannot be read a 502
+//! rest). Towards the backend: at most `--upstream-max-requests` requests are in flight at
+//! once, each from just before it is sent until its response body has been forwarded (or
+//! dropped); a request that finds no place within `--upstream-connect-timeout` is a 503
+//! `upstream_busy` with `Retry-After: 1`. Connecting may take `--upstream-connect-timeout`,
+//! and the response headers, once connected, `--upstream-timeout`; either running out is a
+//! 504 (`upstream_connect_timeout`, `upstream_timeout`). `--upstream-timeout` also bounds
+//! the wait for each frame of the response body: a backend that stalls mid-body has the
+//! client's response cut off (HTTP/1.1: the connection closes without the final chunk;
+//! HTTP/2: the stream is reset). A backend that refuses or cannot be reached is a 502
+//! `upstream_unavailable`, one whose response cannot be read a 502
 //! `upstream_bad_response`, each an `application/problem+json`. At most
 //! `--upstream-max-idle` idle connections to the backend are kept, each for at most
 //! `--upstream-idle-timeout`.
 
+use std::future::Future as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::header::{CONNECTION, HOST};
+use axum::{BoxError, Router};
+use http::header::{CONNECTION, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version};
+use http_body::{Frame, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokbind_proto::ConnectionInfo;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
 use tower_tokbind::TokenBindingLayer;
 use tower_tokbind::TokenBindingState;
 use tower_tokbind::ttrp::{
@@ -66,9 +78,15 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "DURATION", default_value_t = Timeout(Duration::from_secs(5)))]
     upstream_connect_timeout: Timeout,
     /// Give up waiting for the backend's response headers, once connected, after this long
-    /// (answering 504).
+    /// (answering 504), and for each part of its response body (cutting the response off).
     #[arg(long, value_name = "DURATION", default_value_t = Timeout(Duration::from_secs(30)))]
     upstream_timeout: Timeout,
+    /// Send at most this many requests to the backend at once, each until its response
+    /// has been forwarded; one that finds no place within --upstream-connect-timeout is
+    /// answered 503.
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=Semaphore::MAX_PERMITS as u64))]
+    upstream_max_requests: u64,
     /// Keep at most this many idle connections to the backend.
     #[arg(long, value_name = "N", default_value_t = 32)]
     upstream_max_idle: usize,
@@ -83,6 +101,9 @@ struct Proxy {
     http2: bool,
     connect_timeout: Duration,
     response_timeout: Duration,
+    /// One permit per request in flight to the backend, `max_requests` in all.
+    in_flight: Arc<Semaphore>,
+    max_requests: usize,
 }
 
 pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
@@ -112,12 +133,16 @@ pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
         .pool_idle_timeout(args.upstream_idle_timeout.0)
         .pool_timer(TokioTimer::new())
         .build(connector);
+    let max_requests =
+        usize::try_from(args.upstream_max_requests).unwrap_or(Semaphore::MAX_PERMITS);
     let proxy = Arc::new(Proxy {
         client,
         upstream: args.upstream,
         http2: args.upstream_http2,
         connect_timeout: args.upstream_connect_timeout.0,
         response_timeout: args.upstream_timeout.0,
+        in_flight: Arc::new(Semaphore::new(max_requests)),
+        max_requests,
     });
     let app = Router::new()
         .fallback(forward)
@@ -161,7 +186,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// A 502 or 504 problem document, logged.
+/// A 502, 503 or 504 problem document, logged.
 fn upstream_problem(status: StatusCode, reason: &str, detail: &str) -> Response {
     tracing::warn!(%status, reason, detail, "upstream failed");
     tower_tokbind::problem::problem_response(status, reason, detail)
@@ -203,6 +228,22 @@ fn connect_timeout(proxy: &Proxy) -> Response {
             Timeout(proxy.connect_timeout)
         ),
     )
+}
+
+/// Every place for a request to the backend stayed taken for the connect timeout.
+fn busy(proxy: &Proxy) -> Response {
+    let mut res = upstream_problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "upstream_busy",
+        &format!(
+            "{} requests were in flight to the backend for {}",
+            proxy.max_requests,
+            Timeout(proxy.connect_timeout)
+        ),
+    );
+    res.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    res
 }
 
 async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
@@ -279,6 +320,18 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     };
     parts.extensions = Default::default();
 
+    // A place among the requests in flight, held by the response body until it has been
+    // forwarded or dropped.
+    let permit = match tokio::time::timeout(
+        proxy.connect_timeout,
+        Arc::clone(&proxy.in_flight).acquire_owned(),
+    )
+    .await
+    {
+        Ok(Ok(permit)) => permit,
+        // The semaphore is never closed; if it were, no request could be sent either.
+        Ok(Err(_)) | Err(_) => return busy(&proxy),
+    };
     let mut req = http::Request::from_parts(parts, body);
     let mut connected = capture_connection(&mut req);
     let mut response = std::pin::pin!(proxy.client.request(req));
@@ -313,8 +366,95 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         Ok(res) => {
             let (mut parts, body) = res.into_parts();
             strip_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, Body::new(body))
+            Response::from_parts(
+                parts,
+                Body::new(UpstreamBody::new(body, proxy.response_timeout, permit)),
+            )
         }
         Err(e) => upstream_failure(&e, &proxy),
+    }
+}
+
+/// The backend's response body on its way to the client: it holds the request's place
+/// among those in flight until it has been forwarded or dropped, and ends with an error
+/// when the backend sends no frame for `read_timeout` — hyper then cuts the client's
+/// response off instead of leaving it waiting.
+struct UpstreamBody<B> {
+    inner: B,
+    read_timeout: Duration,
+    /// Created the first time the body waits for the backend, then reset for each wait.
+    idle: Option<Pin<Box<Sleep>>>,
+    /// Whether `idle` is running for the current wait.
+    waiting: bool,
+    /// Ended by the timeout: nothing more is read.
+    timed_out: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<B> UpstreamBody<B> {
+    fn new(inner: B, read_timeout: Duration, permit: OwnedSemaphorePermit) -> Self {
+        Self {
+            inner,
+            read_timeout,
+            idle: None,
+            waiting: false,
+            timed_out: false,
+            _permit: permit,
+        }
+    }
+}
+
+impl<B> http_body::Body for UpstreamBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.timed_out {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.waiting = false;
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let timeout = this.read_timeout;
+        let idle = match &mut this.idle {
+            Some(idle) => {
+                if !this.waiting {
+                    idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                }
+                idle
+            }
+            None => this.idle.insert(Box::pin(tokio::time::sleep(timeout))),
+        };
+        this.waiting = true;
+        if idle.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.timed_out = true;
+        let timeout = Timeout(timeout);
+        tracing::warn!(
+            %timeout,
+            "the backend sent nothing more of its response body; cutting the response off"
+        );
+        Poll::Ready(Some(Err(format!(
+            "the backend sent nothing more of its response body for {timeout}"
+        )
+        .into())))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.timed_out || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -531,3 +531,277 @@ async fn proxy_keeps_a_bounded_pool_of_idle_backend_connections() {
     }
     assert!(done.elapsed() >= Duration::from_millis(900));
 }
+
+/// A backend speaking raw HTTP/1.1 that sends its response headers and a first chunk
+/// `hello` of a chunked body at once, then `more` chunks `hello` each `gap` after the one
+/// before, then the end of the body.
+async fn chunked_backend(gap: Duration, more: usize) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+                if tcp.write_all(head).await.is_err() {
+                    return;
+                }
+                for _ in 0..more {
+                    tokio::time::sleep(gap).await;
+                    if tcp.write_all(b"5\r\nhello\r\n").await.is_err() {
+                        return;
+                    }
+                }
+                let _ = tcp.write_all(b"0\r\n\r\n").await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    addr
+}
+
+/// `GET /` through the proxy at `addr` over HTTP/2 or HTTP/1.1: the response's status,
+/// the body read before it ended, whether it ended with an error, and how long after the
+/// response headers it ended (`None`: not within 5 s).
+async fn body_through(addr: SocketAddr, http2: bool) -> (u16, Vec<u8>, bool, Option<Duration>) {
+    let tls = TokioIo::new(tls(addr, !http2).await);
+    let req = http::Request::get(format!("https://{addr}/"))
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let res = if http2 {
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), tls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        sender.send_request(req).await.unwrap()
+    } else {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(tls).await.unwrap();
+        tokio::spawn(conn);
+        sender.send_request(req).await.unwrap()
+    };
+    let status = res.status().as_u16();
+    let headers_at = Instant::now();
+    let mut body = res.into_body();
+    let mut read = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        read.extend_from_slice(data);
+                    }
+                }
+                Some(Err(_)) => return true,
+                None => return false,
+            }
+        }
+    })
+    .await;
+    match ended {
+        Ok(failed) => (status, read, failed, Some(headers_at.elapsed())),
+        Err(_) => (status, read, false, None),
+    }
+}
+
+fn proxy_at(served: &Served) -> SocketAddr {
+    served
+        .url
+        .strip_prefix("https://")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn stalled_mid_body(http2: bool) {
+    // One chunk, then nothing for 30 s.
+    let backend = chunked_backend(Duration::from_secs(30), 1).await;
+    let (served, _) = start_proxy(backend, &["--upstream-timeout", "500ms"]).await;
+    let (status, read, failed, took) = body_through(proxy_at(&served), http2).await;
+    assert_eq!(status, 200);
+    assert_eq!(read, b"hello", "the part the backend sent was forwarded");
+    assert!(
+        took.is_some_and(|t| t >= Duration::from_millis(400) && t < Duration::from_secs(3)),
+        "the stalled response ended after {took:?}, expected after about 500 ms"
+    );
+    assert!(
+        failed,
+        "the stalled response ended with an error, not cleanly"
+    );
+}
+
+#[tokio::test]
+async fn proxy_cuts_off_an_http1_response_whose_backend_stalls_mid_body() {
+    stalled_mid_body(false).await;
+}
+
+#[tokio::test]
+async fn proxy_resets_an_http2_stream_whose_backend_stalls_mid_body() {
+    stalled_mid_body(true).await;
+}
+
+#[tokio::test]
+async fn proxy_forwards_a_slow_body_whose_chunks_each_come_within_the_upstream_timeout() {
+    // Six chunks 300 ms apart: 1.5 s in all, three times the timeout, which bounds only the
+    // gap between two.
+    let backend = chunked_backend(Duration::from_millis(300), 5).await;
+    let (served, _) = start_proxy(backend, &["--upstream-timeout", "500ms"]).await;
+    let (status, read, failed, took) = body_through(proxy_at(&served), false).await;
+    assert_eq!(status, 200);
+    assert!(!failed, "the slow response ended with an error");
+    assert_eq!(read, b"hello".repeat(6));
+    assert!(
+        took.is_some_and(|t| t >= Duration::from_millis(1400)),
+        "{took:?}"
+    );
+}
+
+/// A backend speaking raw HTTP/1.1 (keep-alive) that counts the requests it has received
+/// and answers each with its response headers and the first chunk of its body at once,
+/// and the rest of the body only once `release` is sent `true`.
+async fn holding_backend() -> (
+    SocketAddr,
+    Arc<AtomicUsize>,
+    tokio::sync::watch::Sender<bool>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let counted = Arc::clone(&received);
+    tokio::spawn(async move {
+        loop {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let (received, mut released) = (Arc::clone(&counted), released.clone());
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    // One request head (GETs, no body) at a time.
+                    let end = loop {
+                        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match tcp.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    pending.drain(..end);
+                    received.fetch_add(1, Ordering::SeqCst);
+                    let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\no\r\n";
+                    if tcp.write_all(head).await.is_err()
+                        || released.wait_for(|go| *go).await.is_err()
+                        || tcp.write_all(b"1\r\nk\r\n0\r\n\r\n").await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, received, release)
+}
+
+#[tokio::test]
+async fn proxy_answers_503_when_its_requests_in_flight_to_the_backend_are_all_held() {
+    let (backend, received, release) = holding_backend().await;
+    let (served, client) = start_proxy(
+        backend,
+        &[
+            "--upstream-max-requests",
+            "2",
+            "--upstream-connect-timeout",
+            "1s",
+            "--upstream-timeout",
+            "10s",
+        ],
+    )
+    .await;
+    let get = |client: Client, url: String| async move {
+        client
+            .fetch(
+                http::Request::get(format!("{url}/"))
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+            .response
+    };
+    let held: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(get(client.clone(), served.url.clone())))
+        .collect();
+    let started = Instant::now();
+    while received.load(Ordering::SeqCst) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the backend did not receive the two requests within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Both have their response headers, not their whole bodies: their places are still
+    // taken. A third request waits the connect timeout for one and never reaches the
+    // backend.
+    let started = Instant::now();
+    let res = tokio::time::timeout(
+        Duration::from_secs(8),
+        get(client.clone(), served.url.clone()),
+    )
+    .await
+    .expect("the proxy answered the third request within 8 s");
+    let took = started.elapsed();
+    let problem: Value = serde_json::from_slice(res.body()).unwrap_or(Value::Null);
+    assert_eq!(
+        (res.status().as_u16(), problem["reason"].as_str()),
+        (503, Some("upstream_busy"))
+    );
+    assert_eq!(
+        res.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    assert_about("the wait for a place", Some(took), Duration::from_secs(1));
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        2,
+        "the third request did not reach the backend"
+    );
+
+    // Released, the held requests are answered, and their places serve new requests.
+    release.send_replace(true);
+    for request in held {
+        let res = tokio::time::timeout(Duration::from_secs(5), request)
+            .await
+            .expect("the held requests were answered within 5 s once released")
+            .unwrap();
+        assert_eq!((res.status().as_u16(), &res.body()[..]), (200, &b"ok"[..]));
+    }
+    let (status, _, _) = through(&served, &client).await;
+    assert_eq!(status, 200);
+    assert_eq!(received.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn proxy_refuses_an_upstream_max_requests_of_0() {
+    let out = common::tokbind_env(
+        &[
+            "proxy",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--upstream-max-requests",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--upstream-max-requests"));
+}
