@@ -9,7 +9,8 @@ use crate::Failure;
 use crate::input::{Interval, Timeout};
 
 /// `--handshake-timeout`, `--header-read-timeout`, `--idle-timeout`, `--max-connections`,
-/// `--max-header-bytes` and the HTTP/2 ones.
+/// `--max-header-bytes`, the HTTP/2 ones, `--progress-timeout`, `--min-data-rate` and
+/// `--drain-timeout`.
 #[derive(Debug, clap::Args)]
 pub struct LimitArgs {
     /// How long a client may take for its TLS handshake (10s, 500ms, or seconds).
@@ -44,6 +45,18 @@ pub struct LimitArgs {
     /// Close an HTTP/2 connection whose PING is not answered within this.
     #[arg(long, value_name = "DURATION", default_value_t = Timeout(Limits::DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT))]
     http2_keep_alive_timeout: Timeout,
+    /// How long a request in flight may wait on its client at a time: for more of its body,
+    /// or for the client to read more of the response.
+    #[arg(long, value_name = "DURATION", default_value_t = Timeout(Limits::DEFAULT_PROGRESS_TIMEOUT))]
+    progress_timeout: Timeout,
+    /// The slowest a client may send a body or read a response, in bytes a second
+    /// (0: no minimum).
+    #[arg(long, value_name = "BYTES_PER_SECOND", default_value_t = Limits::DEFAULT_MIN_DATA_RATE)]
+    min_data_rate: u32,
+    /// After the first SIGINT or SIGTERM, how long requests in flight have to finish (a
+    /// second signal stops at once).
+    #[arg(long, value_name = "DURATION", default_value_t = Timeout(Limits::DEFAULT_DRAIN_TIMEOUT))]
+    drain_timeout: Timeout,
 }
 
 impl LimitArgs {
@@ -63,6 +76,9 @@ impl LimitArgs {
                 self.http2_keep_alive_interval.0,
                 self.http2_keep_alive_timeout.0,
             )
+            .progress_timeout(self.progress_timeout.0)
+            .min_data_rate(self.min_data_rate)
+            .drain_timeout(self.drain_timeout.0)
             .max_connections(usize::try_from(self.max_connections).unwrap_or(usize::MAX))
             .and_then(|l| {
                 l.max_header_bytes(usize::try_from(self.max_header_bytes).unwrap_or(usize::MAX))

@@ -28,6 +28,7 @@ mod keys;
 mod limit_args;
 mod proxy;
 mod serve;
+mod shutdown;
 mod tls_args;
 
 use std::process::ExitCode;

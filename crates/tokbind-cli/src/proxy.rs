@@ -153,9 +153,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
     let _ = std::io::stdout().flush();
     tokbind_tls::serve(listener, acceptor, app)
         .limits(limits)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(crate::shutdown::requested())
         .await
         .map_err(|e| Failure::Rejected(format!("proxy failed: {e}")))
 }
@@ -193,8 +191,17 @@ fn upstream_problem(status: StatusCode, reason: &str, detail: &str) -> Response 
 }
 
 /// What a failed upstream request answers: a connection that timed out is a 504, one that
-/// failed otherwise a 502, and so is a response that could not be read.
+/// failed otherwise a 502, and so is a response that could not be read. A request whose
+/// client sent its body too slowly is the client's fault: a 408.
 fn upstream_failure(e: &hyper_util::client::legacy::Error, proxy: &Proxy) -> Response {
+    if client_too_slow(e) {
+        tracing::debug!("the client sent the request body too slowly");
+        return tower_tokbind::problem::problem_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_body_timeout",
+            "the request body came too slowly (--progress-timeout, --min-data-rate)",
+        );
+    }
     if !e.is_connect() {
         return upstream_problem(
             StatusCode::BAD_GATEWAY,
@@ -217,6 +224,21 @@ fn upstream_failure(e: &hyper_util::client::legacy::Error, proxy: &Proxy) -> Res
         "upstream_unavailable",
         &format!("the backend cannot be reached: {e:?}"),
     )
+}
+
+/// Whether reading the client's request body timed out (`tokbind_tls::RequestBody`).
+fn client_too_slow(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<tokbind_tls::RequestBodyError>()
+            .is_some_and(tokbind_tls::RequestBodyError::is_timeout)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn connect_timeout(proxy: &Proxy) -> Response {

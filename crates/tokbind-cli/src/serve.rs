@@ -55,9 +55,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let _ = std::io::stdout().flush();
     tokbind_tls::serve(listener, acceptor, app)
         .limits(limits)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(crate::shutdown::requested())
         .await
         .map_err(|e| Failure::Rejected(format!("server failed: {e}")))
 }

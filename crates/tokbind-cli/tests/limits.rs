@@ -805,3 +805,66 @@ fn proxy_refuses_an_upstream_max_requests_of_0() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--upstream-max-requests"));
 }
+
+/// A backend that reads the whole request body and answers with its length.
+async fn body_length_backend() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            Router::new().route(
+                "/",
+                axum::routing::post(|body: Bytes| async move { body.len().to_string() }),
+            ),
+        )
+        .await
+    });
+    addr
+}
+
+/// Sends a POST head announcing 100 body bytes, then three, then nothing; the status line
+/// that comes back and how long it took.
+async fn stalled_upload(addr: SocketAddr) -> (String, Duration) {
+    let mut tls = tls(addr, true).await;
+    tls.write_all(b"POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 100\r\n\r\nabc")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    (
+        text.lines().next().unwrap_or("").to_string(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn proxy_answers_408_to_a_client_whose_upload_stalls() {
+    let backend = format!("http://{}", body_length_backend().await);
+    let served = spawn_listening(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &backend,
+        "--progress-timeout",
+        "1s",
+    ]);
+    let addr = served
+        .url
+        .strip_prefix("https://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (status, took) = stalled_upload(addr).await;
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}

@@ -1,0 +1,37 @@
+//! When `tokbind serve` and `tokbind proxy` stop: the first SIGINT (Ctrl-C) or SIGTERM
+//! begins a graceful shutdown, which lets requests in flight finish for at most
+//! `--drain-timeout`; a second one ends the process at once, as an operator who presses
+//! Ctrl-C twice expects.
+
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Exit status after a second signal: 128 + SIGINT, as a shell reports a process it
+/// interrupted.
+const INTERRUPTED: i32 = 130;
+
+/// Completes at the first SIGINT or SIGTERM, and from then on ends the process at the
+/// next one.
+pub async fn requested() {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // No signal handling (not expected on Unix): never shut down gracefully, and let
+        // the default disposition end the process.
+        tracing::warn!("cannot listen for SIGINT and SIGTERM");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    eprintln!("tokbind: shutting down; requests in flight may finish (again to stop now)");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("tokbind: stopped");
+        std::process::exit(INTERRUPTED);
+    });
+}
