@@ -3,7 +3,8 @@
 //!
 //! A request is in flight from the moment hyper hands its head to the service until its
 //! response body has been sent (or dropped). [`Tracked`] wraps the service to count that;
-//! the connection's watchdog (`connection.rs`) reads [`Activity::deadline`].
+//! the connection's watchdog (`connection.rs`) reads [`Activity::deadline`]. It also tells
+//! an HTTP/2 stream's pace (`stream_pace.rs`) when its response waits for hyper.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use bytes::Buf;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 
@@ -140,6 +142,9 @@ where
         let this = self.project();
         let res = ready!(this.inner.poll(cx));
         let guard = this.guard.take();
+        if res.is_ok() {
+            crate::stream_pace::handed(0);
+        }
         Poll::Ready(res.map(|res| res.map(|body| TrackedBody { inner: body, guard })))
     }
 }
@@ -162,9 +167,16 @@ impl<B: Body> Body for TrackedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
+        crate::stream_pace::asked();
         let frame = ready!(this.inner.poll_frame(cx));
-        if frame.is_none() {
-            this.guard.take();
+        match &frame {
+            None => {
+                this.guard.take();
+            }
+            Some(Ok(frame)) => {
+                crate::stream_pace::handed(frame.data_ref().map_or(0, Buf::remaining));
+            }
+            Some(Err(_)) => {}
         }
         Poll::Ready(frame)
     }

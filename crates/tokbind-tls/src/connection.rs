@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokbind_proto::ProvenKeys;
@@ -21,12 +21,19 @@ use crate::io::ServerIo;
 use crate::limits::Limits;
 use crate::request_body::RequestBody;
 use crate::server::TokenBindingAcceptor;
+use crate::stream_pace::StreamExecutor;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long a connection told to close may take to say goodbye (flush a response, send an
 /// HTTP/2 GOAWAY and see it answered) before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How old a connection must be before running out of descriptors closes it. `accept`
+/// reports EMFILE when no descriptor is left even if no client is waiting, so the accept
+/// after the one that took the last descriptor fails at once; without this, the client
+/// just accepted would be the one closed, and every new client after it.
+const RECLAIM_SPARE: Duration = Duration::from_secs(1);
 
 /// What the server asks of its connections, on one channel (so a connection watches one
 /// thing besides itself).
@@ -49,7 +56,7 @@ pub(crate) enum Signal {
 /// What every connection of one server shares.
 pub(crate) struct Shared {
     pub(crate) acceptor: TokenBindingAcceptor,
-    pub(crate) http: auto::Builder<TokioExecutor>,
+    pub(crate) http: auto::Builder<StreamExecutor>,
     pub(crate) limits: Limits,
 }
 
@@ -72,6 +79,8 @@ pub(crate) async fn serve<S, B>(
 {
     // A connection in its handshake has no request in flight: it goes when the server
     // runs out of descriptors, or stops.
+    let accepted = Instant::now();
+    let reclaimable = move || accepted.elapsed() >= RECLAIM_SPARE;
     let (tls, info) = tokio::select! {
         accepted = shared.acceptor.accept(tcp) => match accepted {
             Ok(ok) => ok,
@@ -80,7 +89,11 @@ pub(crate) async fn serve<S, B>(
                 return;
             }
         },
-        signal = until(&mut signals, |s| matches!(s, Signal::ShutDown | Signal::Abort | Signal::ReclaimIdle)) => {
+        signal = until(&mut signals, |s| match s {
+            Signal::ShutDown | Signal::Abort => true,
+            Signal::ReclaimIdle => reclaimable(),
+            Signal::Serve | Signal::ReclaimKeepAlive => false,
+        }) => {
             if signal == Signal::ReclaimIdle {
                 tracing::debug!(%peer, "closed in its TLS handshake to reclaim descriptors");
             }
@@ -165,7 +178,7 @@ pub(crate) async fn serve<S, B>(
                         false
                     }
                     Signal::ReclaimKeepAlive => closing.is_none() && activity.is_kept_alive(),
-                    Signal::ReclaimIdle => closing.is_none() && activity.is_idle(),
+                    Signal::ReclaimIdle => closing.is_none() && activity.is_idle() && reclaimable(),
                 };
                 if close {
                     tracing::debug!(%peer, ?signal, "closing an idle connection to reclaim resources");

@@ -11,7 +11,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_openssl::SslStream;
 
 use crate::pace::{Pace, Pacer};
 
@@ -20,16 +22,20 @@ pin_project_lite::pin_project! {
     /// send is the watchdog's and the request body's business: waiting to read is also
     /// what an idle connection does); a write the client holds back is held to the
     /// connection's [`Pace`].
-    pub(crate) struct ServerIo<T> {
+    pub(crate) struct ServerIo {
         #[pin]
-        inner: T,
+        inner: SslStream<TcpStream>,
         pacer: Pacer,
         _place: OwnedSemaphorePermit,
     }
 }
 
-impl<T> ServerIo<T> {
-    pub(crate) fn new(inner: T, pace: Pace, place: OwnedSemaphorePermit) -> Self {
+impl ServerIo {
+    pub(crate) fn new(
+        inner: SslStream<TcpStream>,
+        pace: Pace,
+        place: OwnedSemaphorePermit,
+    ) -> Self {
         Self {
             inner,
             pacer: Pacer::new(pace),
@@ -46,17 +52,17 @@ fn too_slow() -> io::Error {
     )
 }
 
-impl<T> ServerIo<T> {
+impl ServerIo {
     /// `poll` of the inner stream, with the time it is pending counted as a wait on the
     /// client; `moved` says how many bytes a result moved.
     fn paced<R>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        poll: impl FnOnce(Pin<&mut T>, &mut Context<'_>) -> Poll<io::Result<R>>,
+        poll: impl FnOnce(Pin<&mut SslStream<TcpStream>>, &mut Context<'_>) -> Poll<io::Result<R>>,
         moved: impl FnOnce(&R) -> usize,
     ) -> Poll<io::Result<R>> {
-        let this = self.project();
-        match poll(this.inner, cx) {
+        let mut this = self.project();
+        match poll(this.inner.as_mut(), cx) {
             Poll::Ready(Ok(r)) => {
                 this.pacer.progressed(moved(&r));
                 Poll::Ready(Ok(r))
@@ -65,6 +71,11 @@ impl<T> ServerIo<T> {
             Poll::Pending => match this.pacer.poll_wait(cx) {
                 Poll::Ready(()) => {
                     tracing::debug!("closing: the client stopped reading the response");
+                    // Close with a reset: a normal close would leave what the socket
+                    // buffers hold (megabytes, for a large response) for the kernel to
+                    // keep sending to the same slow reader after the connection is gone
+                    // (nginx's `reset_timedout_connection`).
+                    let _ = this.inner.get_ref().set_zero_linger();
                     Poll::Ready(Err(too_slow()))
                 }
                 Poll::Pending => Poll::Pending,
@@ -73,7 +84,7 @@ impl<T> ServerIo<T> {
     }
 }
 
-impl<T: AsyncRead> AsyncRead for ServerIo<T> {
+impl AsyncRead for ServerIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -83,7 +94,7 @@ impl<T: AsyncRead> AsyncRead for ServerIo<T> {
     }
 }
 
-impl<T: AsyncWrite> AsyncWrite for ServerIo<T> {
+impl AsyncWrite for ServerIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

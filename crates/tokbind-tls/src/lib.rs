@@ -62,6 +62,7 @@ mod pace;
 mod request_body;
 pub mod serve;
 pub mod server;
+mod stream_pace;
 
 pub use cert::SelfSigned;
 pub use client::{ConnectorBuilder, ServerVerification, TokenBindingConnector};

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -30,6 +30,7 @@ use crate::connection::{self, Shared, Signal};
 use crate::limits::Limits;
 use crate::request_body::RequestBody;
 use crate::server::TokenBindingAcceptor;
+use crate::stream_pace::StreamExecutor;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -246,8 +247,11 @@ where
 }
 
 /// hyper configured with `limits`.
-fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut http = auto::Builder::new(TokioExecutor::new());
+fn http_builder(limits: &Limits) -> auto::Builder<StreamExecutor> {
+    // hyper runs each HTTP/2 stream as a task on this executor, which holds it to the pace.
+    let mut http = auto::Builder::new(StreamExecutor {
+        pace: limits.pace(),
+    });
     // The header read and idle timeouts are the connection's watchdog's (`connection.rs`),
     // for both protocols and for the bytes read before the protocol is known. hyper's
     // HTTP/1.1 `header_read_timeout` would only repeat it for HTTP/1.1, later, and it

@@ -253,7 +253,16 @@ async fn a_client_that_stops_reading_its_response_is_closed_at_the_progress_time
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "{took:?}: buffers fill at once, then one progress timeout"
     );
-    // The connection is gone: what the buffers held, then the end.
+    // Closed with a reset: the server's end of the connection is gone at once, not left
+    // to the kernel in FIN-WAIT-1 with megabytes still queued for the same slow reader.
+    let client_port = tls.get_ref().local_addr().unwrap().port();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        tcp_state(server.addr.port(), client_port),
+        None,
+        "the server's socket lingers (state from /proc/net/tcp)"
+    );
+    // The connection is gone: at most what the buffers held, then the end.
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0usize;
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
@@ -270,4 +279,64 @@ async fn a_client_that_stops_reading_its_response_is_closed_at_the_progress_time
         total < 64 << 20,
         "the response was cut short ({total} bytes)"
     );
+}
+
+#[tokio::test]
+async fn an_http2_stream_whose_window_the_client_keeps_shut_is_reset_at_the_progress_timeout() {
+    // The client allows no DATA at all (SETTINGS_INITIAL_WINDOW_SIZE 0) and never opens a
+    // window, while its connection answers PINGs: nothing waits on the socket, so only the
+    // stream's own pace can end it.
+    let (dropped_tx, dropped) = oneshot::channel::<Instant>();
+    let dropped_tx = Arc::new(std::sync::Mutex::new(Some(dropped_tx)));
+    let app = tower::service_fn(move |_req: Request<RequestBody>| {
+        let dropped = dropped_tx.lock().unwrap().take();
+        async move {
+            Ok::<_, Infallible>(Response::new(Endless {
+                left: 1024,
+                dropped,
+            }))
+        }
+    });
+    let limits = pace(1000, 0).http2_keep_alive(Duration::from_millis(200), Duration::from_secs(5));
+    let (server, _task) = start_service(limits, Duration::from_secs(5), app).await;
+    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(0)
+        .handshake(TokioIo::new(tls(&server, Alpn::Http2).await))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get("https://127.0.0.1/")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    let sent = Instant::now();
+    assert_eq!(res.status(), StatusCode::OK, "the head needs no window");
+    let dropped_at = tokio::time::timeout(Duration::from_secs(10), dropped)
+        .await
+        .expect("the server let go of the response within 10 s")
+        .unwrap();
+    let took = dropped_at - sent;
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let body = tokio::time::timeout(Duration::from_secs(5), res.into_body().collect())
+        .await
+        .expect("the client learns the stream is gone");
+    assert!(body.is_err(), "the stream was reset, not ended");
+}
+
+/// The state (as /proc/net/tcp numbers it; 04 is FIN-WAIT-1) of the socket from
+/// 127.0.0.1:`local` to 127.0.0.1:`remote`, if there is one.
+fn tcp_state(local: u16, remote: u16) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let (local, remote) = (
+        format!("0100007F:{local:04X}"),
+        format!("0100007F:{remote:04X}"),
+    );
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&local.as_str()) && fields.get(2) == Some(&remote.as_str()))
+            .then(|| fields[3].to_string())
+    })
 }
