@@ -17,12 +17,20 @@
 //! once, each from just before it is sent until its response body has been forwarded (or
 //! dropped); a request that finds no place within `--upstream-connect-timeout` is a 503
 //! `upstream_busy` with `Retry-After: 1`. Connecting may take `--upstream-connect-timeout`,
-//! and the response headers, once connected, `--upstream-timeout`; either running out is a
-//! 504 (`upstream_connect_timeout`, `upstream_timeout`). `--upstream-timeout` also bounds
-//! the wait for each frame of the response body: a backend that stalls mid-body has the
-//! client's response cut off (HTTP/1.1: the connection closes without the final chunk;
-//! HTTP/2: the stream is reset). A backend that refuses or cannot be reached is a 502
-//! `upstream_unavailable`, one whose response cannot be read a 502
+//! and the response headers `--upstream-timeout`; either running out is a 504
+//! (`upstream_connect_timeout`, `upstream_timeout`). The response-header clock starts once
+//! the request body has been handed to the backend in full (at once for a request without
+//! one), as nginx's `proxy_read_timeout` counts from the last write of the request, so an
+//! upload that lasts longer than the timeout is not cut off. While the body is on its way,
+//! a wait for the client is bounded by the client's pace (`--progress-timeout`,
+//! `--min-data-rate`; a 408 `request_body_timeout`), and a wait for the backend to take
+//! more of it — hyper asking for nothing more since the body last handed it a part,
+//! because the backend stopped reading — by `--upstream-timeout` (a 504 `upstream_timeout`).
+//! A response that comes before the body has ended is forwarded at once.
+//! `--upstream-timeout` also bounds the wait for each frame of the response body: a backend
+//! that stalls mid-body has the client's response cut off (HTTP/1.1: the connection closes
+//! without the final chunk; HTTP/2: the stream is reset). A backend that refuses or cannot
+//! be reached is a 502 `upstream_unavailable`, one whose response cannot be read a 502
 //! `upstream_bad_response`, each an `application/problem+json`. At most
 //! `--upstream-max-idle` idle connections to the backend are kept, each for at most
 //! `--upstream-idle-timeout`.
@@ -31,7 +39,7 @@ use std::future::Future as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -41,13 +49,13 @@ use axum::response::Response;
 use axum::{BoxError, Router};
 use http::header::{CONNECTION, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version};
-use http_body::{Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokbind_proto::ConnectionInfo;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower_tokbind::TokenBindingLayer;
 use tower_tokbind::TokenBindingState;
 use tower_tokbind::ttrp::{
@@ -77,8 +85,9 @@ pub struct ProxyArgs {
     /// Give up connecting to the backend after this long (answering 504).
     #[arg(long, value_name = "DURATION", default_value_t = Timeout(Duration::from_secs(5)))]
     upstream_connect_timeout: Timeout,
-    /// Give up waiting for the backend's response headers, once connected, after this long
-    /// (answering 504), and for each part of its response body (cutting the response off).
+    /// Give up waiting for the backend's response headers after this long from the end of
+    /// the request body (answering 504), for the backend to take more of the request body,
+    /// and for each part of its response body (cutting the response off).
     #[arg(long, value_name = "DURATION", default_value_t = Timeout(Duration::from_secs(30)))]
     upstream_timeout: Timeout,
     /// Send at most this many requests to the backend at once, each until its response
@@ -354,11 +363,22 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         // The semaphore is never closed; if it were, no request could be sent either.
         Ok(Err(_)) | Err(_) => return busy(&proxy),
     };
+    // A body still to come is watched on its way (a request without one goes as it is).
+    let (body, sending) = if body.is_end_stream() {
+        (body, None)
+    } else {
+        let sending = Arc::new(Mutex::new(Sending::NotAsked));
+        let body = Body::new(UploadBody {
+            inner: body,
+            sending: Arc::clone(&sending),
+        });
+        (body, Some(sending))
+    };
     let mut req = http::Request::from_parts(parts, body);
     let mut connected = capture_connection(&mut req);
     let mut response = std::pin::pin!(proxy.client.request(req));
     // Two clocks: one until the request has a connection (pooled or new), one from then
-    // until the response headers.
+    // until the response headers (see `response_headers`).
     let early = tokio::time::timeout(proxy.connect_timeout, async {
         tokio::select! {
             biased;
@@ -370,19 +390,12 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     let res = match early {
         Err(_) => return connect_timeout(&proxy),
         Ok(Some(res)) => res,
-        Ok(None) => match tokio::time::timeout(proxy.response_timeout, response).await {
-            Ok(res) => res,
-            Err(_) => {
-                return upstream_problem(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "upstream_timeout",
-                    &format!(
-                        "the backend sent no response headers within {}",
-                        Timeout(proxy.response_timeout)
-                    ),
-                );
+        Ok(None) => {
+            match response_headers(response, sending.as_deref(), proxy.response_timeout).await {
+                Ok(res) => res,
+                Err(late) => return late.response(proxy.response_timeout),
             }
-        },
+        }
     };
     match res {
         Ok(res) => {
@@ -394,6 +407,134 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
             )
         }
         Err(e) => upstream_failure(&e, &proxy),
+    }
+}
+
+/// How far a request body has got on its way to the backend: set by its [`UploadBody`] as
+/// hyper polls it, read by [`response_headers`].
+#[derive(Clone, Copy, Debug)]
+enum Sending {
+    /// hyper has not asked for any of it yet.
+    NotAsked,
+    /// hyper asked for more and the body is waiting for the client to send it, which the
+    /// client's pace bounds (`tokbind_tls::RequestBody`).
+    WaitingOnClient,
+    /// The body handed hyper a part at this instant and hyper has not asked for more
+    /// since: it is waiting for the backend to take what it has.
+    WaitingOnBackend(Instant),
+    /// The body was handed over in full (or dropped) at this instant.
+    Sent(Instant),
+}
+
+fn set(sending: &Mutex<Sending>, now: Sending) {
+    let mut sending = sending.lock().unwrap_or_else(PoisonError::into_inner);
+    if !matches!(*sending, Sending::Sent(_)) {
+        *sending = now;
+    }
+}
+
+fn get(sending: &Mutex<Sending>) -> Sending {
+    *sending.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A request body on its way to the backend, recording in `sending` how far it has got.
+struct UploadBody {
+    inner: Body,
+    sending: Arc<Mutex<Sending>>,
+}
+
+impl http_body::Body for UploadBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        let now = match &frame {
+            Poll::Pending => Sending::WaitingOnClient,
+            Poll::Ready(Some(Ok(_))) if !this.inner.is_end_stream() => {
+                Sending::WaitingOnBackend(Instant::now())
+            }
+            // The last part, the end, or an error (which fails the request).
+            Poll::Ready(_) => Sending::Sent(Instant::now()),
+        };
+        set(&this.sending, now);
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for UploadBody {
+    /// hyper drops a body it needs no more of (an HTTP/1.1 body whose `Content-Length`
+    /// has been sent, a request that failed) without polling it to its end.
+    fn drop(&mut self) {
+        set(&self.sending, Sending::Sent(Instant::now()));
+    }
+}
+
+/// Which wait for the backend ran out.
+enum Late {
+    /// The response headers, after the request had been sent.
+    Headers,
+    /// The backend taking more of the request body.
+    Body,
+}
+
+impl Late {
+    fn response(self, timeout: Duration) -> Response {
+        let timeout = Timeout(timeout);
+        let detail = match self {
+            Late::Headers => format!(
+                "the backend sent no response headers within {timeout} of the end of the request"
+            ),
+            Late::Body => format!("the backend took no more of the request body for {timeout}"),
+        };
+        upstream_problem(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", &detail)
+    }
+}
+
+/// Waits, once the request has a connection, for the response headers: for `timeout` from
+/// the end of the request body (or from now, without one). While the body is on its way
+/// (`sending`), a wait for the client is the client's pace to bound, and a wait for the
+/// backend to take more (hyper asking for nothing more since the body last handed it a
+/// part, or since the connection before the first) is bounded by `timeout` too. A response
+/// that comes first is taken.
+///
+/// The body's progress is not pushed here: this wakes at the deadline the progress read
+/// last gave, and reads it again — a deadline only ever moves later, so none is missed.
+async fn response_headers<F: Future>(
+    mut response: Pin<&mut F>,
+    sending: Option<&Mutex<Sending>>,
+    timeout: Duration,
+) -> Result<F::Output, Late> {
+    let connected = Instant::now();
+    loop {
+        let now = Instant::now();
+        let (since, late) = match sending.map_or(Sending::Sent(connected), get) {
+            Sending::NotAsked => (connected, Some(Late::Body)),
+            Sending::WaitingOnClient => (now, None),
+            Sending::WaitingOnBackend(at) => (at, Some(Late::Body)),
+            Sending::Sent(at) => (at, Some(Late::Headers)),
+        };
+        let Some(deadline) = since.checked_add(timeout) else {
+            return Ok(response.await);
+        };
+        if let Some(late) = late.filter(|_| deadline <= now) {
+            return Err(late);
+        }
+        if let Ok(res) = tokio::time::timeout_at(deadline, response.as_mut()).await {
+            return Ok(res);
+        }
     }
 }
 

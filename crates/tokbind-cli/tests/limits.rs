@@ -868,3 +868,163 @@ async fn proxy_answers_408_to_a_client_whose_upload_stalls() {
         "{took:?}"
     );
 }
+
+// --- Uploads through the proxy: --upstream-timeout counts from the end of the body ------
+
+/// Reads one HTTP/1.1 answer: its status line and body (as far as it came before the
+/// connection closed).
+async fn read_answer<S: AsyncRead + Unpin>(stream: &mut S) -> (String, String) {
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut wanted = None;
+    loop {
+        let head_end = read.windows(4).position(|w| w == b"\r\n\r\n");
+        if let (None, Some(end)) = (wanted, head_end) {
+            let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            wanted = Some(end + 4 + length);
+        }
+        if wanted.is_some_and(|w| read.len() >= w) {
+            break;
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&read).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// POSTs `chunks` chunks of 10,000 bytes, one every 100 ms (100 KB/s, far above the
+/// minimum data rate), through the proxy at `addr` over HTTP/1.1, then reads the answer:
+/// its status line, its body, and how long after the last byte was sent it came.
+async fn paced_upload(addr: SocketAddr, chunks: usize) -> (String, String, Duration) {
+    let mut tls = tls(addr, true).await;
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\n\r\n",
+        chunks * 10_000
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..chunks {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if tls.write_all(&[b'x'; 10_000]).await.is_err() {
+            break;
+        }
+    }
+    let sent = Instant::now();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), read_answer(&mut tls))
+        .await
+        .expect("an answer within 10 s of the end of the upload");
+    (status, body, sent.elapsed())
+}
+
+async fn slow_upload(http2: bool) {
+    let backend = body_length_backend().await;
+    let mut flags = vec!["--upstream-timeout", "500ms"];
+    if http2 {
+        flags.push("--upstream-http2");
+    }
+    let (served, _) = start_proxy(backend, &flags).await;
+    // 150 KB over 1.5 s, three times the upstream timeout: the backend answers only once
+    // it has the whole body.
+    let (status, body, _) = paced_upload(proxy_at(&served), 15).await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert_eq!(body, "150000");
+}
+
+#[tokio::test]
+async fn proxy_forwards_an_upload_that_takes_longer_than_the_upstream_timeout() {
+    slow_upload(false).await;
+}
+
+#[tokio::test]
+async fn proxy_forwards_an_upload_that_takes_longer_than_the_upstream_timeout_over_http2() {
+    slow_upload(true).await;
+}
+
+#[tokio::test]
+async fn proxy_answers_504_when_the_backend_has_the_whole_body_and_does_not_answer() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let silent = Router::new().route(
+            "/",
+            axum::routing::post(|_body: Bytes| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                "late"
+            }),
+        );
+        axum::serve(listener, silent).await
+    });
+    let (served, _) = start_proxy(backend, &["--upstream-timeout", "500ms"]).await;
+    let (status, body, after_body) = paced_upload(proxy_at(&served), 10).await;
+    assert_eq!(status, "HTTP/1.1 504 Gateway Timeout", "{body}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["reason"], "upstream_timeout");
+    assert!(
+        after_body >= Duration::from_millis(400) && after_body < Duration::from_secs(2),
+        "the 504 came {after_body:?} after the end of the body, expected about 500 ms"
+    );
+}
+
+#[tokio::test]
+async fn proxy_gives_up_on_a_backend_that_stops_reading_the_request_body() {
+    // A backend that reads the request head, then neither reads the body nor answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                drop(tcp);
+            });
+        }
+    });
+    let (served, _) = start_proxy(backend, &["--upstream-timeout", "1s"]).await;
+    // 256 MB as fast as it goes: far more than the buffers on the way can hold.
+    let (mut reader, mut writer) = tokio::io::split(tls(proxy_at(&served), true).await);
+    let started = Instant::now();
+    let upload = tokio::spawn(async move {
+        let head = "POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 268435456\r\n\r\n";
+        writer.write_all(head.as_bytes()).await?;
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..4096 {
+            writer.write_all(&chunk).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let answer = tokio::time::timeout(Duration::from_secs(10), read_answer(&mut reader))
+        .await
+        .expect("the proxy answered or closed the connection within 10 s");
+    let took = started.elapsed();
+    upload.abort();
+    let (status, body) = answer;
+    // The 504 (or, if the connection was reset before it could be read, the close).
+    if !status.is_empty() {
+        assert_eq!(status, "HTTP/1.1 504 Gateway Timeout", "{body}");
+        let problem: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["reason"], "upstream_timeout");
+    }
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "the proxy gave up after {took:?}, expected after about 1 s"
+    );
+}
