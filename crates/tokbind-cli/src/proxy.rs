@@ -591,7 +591,10 @@ where
         let idle = match &mut this.idle {
             Some(idle) => {
                 if !this.waiting {
-                    idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    // Past the end of time: leave it where it is, which is far enough.
+                    if let Some(at) = tokio::time::Instant::now().checked_add(timeout) {
+                        idle.as_mut().reset(at);
+                    }
                 }
                 idle
             }

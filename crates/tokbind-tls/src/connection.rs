@@ -125,7 +125,10 @@ pub(crate) async fn serve<S, B>(
     // Requests start and end without waking the watchdog, and a request that ends moves
     // the deadline from `first` after the start to `then` after its end, which may be
     // sooner: looking again at least this often is never late.
-    let recheck = first.min(then).max(Duration::from_millis(10));
+    // (At least hourly too, so that no limit, however long, overflows the clock.)
+    let recheck = first
+        .min(then)
+        .clamp(Duration::from_millis(10), Duration::from_secs(3600));
     // Set once the connection was told to close: when to drop it if it has not.
     let mut closing: Option<Instant> = None;
     let mut shutting_down = false;

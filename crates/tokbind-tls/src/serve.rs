@@ -265,10 +265,14 @@ fn http_builder(limits: &Limits) -> auto::Builder<StreamExecutor> {
         .timer(TokioTimer::new())
         .max_header_list_size(limits.http2_max_header_list_size)
         .max_concurrent_streams(limits.http2_max_concurrent_streams)
-        .keep_alive_interval(limits.http2_keep_alive_interval)
-        .keep_alive_timeout(limits.http2_keep_alive_timeout);
+        // hyper adds these to the clock unchecked: a day is as good as never, and cannot
+        // overflow it.
+        .keep_alive_interval(limits.http2_keep_alive_interval.filter(|i| *i <= A_DAY))
+        .keep_alive_timeout(limits.http2_keep_alive_timeout.min(A_DAY));
     http
 }
+
+const A_DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// How often, at most, the connection limit closes idle keep-alive connections.
 const RECLAIM_EVERY: Duration = Duration::from_secs(1);

@@ -411,3 +411,39 @@ async fn at_the_connection_limit_idle_keep_alive_connections_make_room() {
     let closed = kept.iter().filter(|(_, conn)| conn.is_finished()).count();
     assert!(closed >= 1, "an idle keep-alive connection was closed");
 }
+
+#[tokio::test]
+async fn limits_at_the_end_of_time_serve_requests_and_panic_nothing() {
+    let forever = Duration::MAX;
+    let limits = Limits::default()
+        .header_read_timeout(forever)
+        .idle_timeout(forever)
+        .progress_timeout(forever)
+        .drain_timeout(forever)
+        .http2_keep_alive(forever, forever);
+    let server = start(limits, forever, ok()).await;
+    for alpn in [Alpn::Http1, Alpn::Http2] {
+        let tls = tls(&server, alpn).await;
+        let status = match alpn {
+            Alpn::Http1 => {
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                sender.send_request(get("/")).await.unwrap().status()
+            }
+            Alpn::Http2 => {
+                let (mut sender, conn) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                let req = Request::get("https://127.0.0.1/")
+                    .body(Full::<Bytes>::default())
+                    .unwrap();
+                sender.send_request(req).await.unwrap().status()
+            }
+        };
+        assert_eq!(status, StatusCode::OK, "{alpn:?}");
+    }
+}
