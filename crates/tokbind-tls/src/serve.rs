@@ -9,7 +9,7 @@
 //! (beyond that, new clients wait in the kernel's listen backlog), a TLS handshake timeout
 //! (on the acceptor), a deadline for each request head, an idle timeout between requests,
 //! a pace for request bodies and for reading responses
-//! ([`RequestBody`](crate::RequestBody)), HTTP/2 PINGs and stream and header limits. When
+//! ([`RequestBody`]), HTTP/2 PINGs and stream and header limits. When
 //! the process runs out of file descriptors, accepting backs off and the connections with
 //! no request in flight are closed, so the server recovers by itself.
 
