@@ -56,7 +56,7 @@ fn fixture() -> Fixture {
         .unwrap();
     let ekm = [0x33; 32];
     let info = Arc::new(tokbind_bench::bound_connection(ekm));
-    let key = SigningKey::generate(KeyParameters::EcdsaP256).unwrap();
+    let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
     let header = MessageBuilder::new(&Ekm::new(ekm))
         .provided(&key)
         .unwrap()

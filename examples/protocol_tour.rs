@@ -99,7 +99,7 @@ fn reason<T>(r: &Result<T, tokbind::proto::HeaderError>) -> &'static str {
 
 /// Fresh bytes per run: a throwaway key's TBID hash is as good a random source as any here.
 fn random32(salt: u8) -> [u8; 32] {
-    let key = SigningKey::generate(KeyParameters::EcdsaP256).expect("key generation");
+    let key = SigningKey::generate(KeyParameters::ECDSAP256).expect("key generation");
     let mut out = key.token_binding_id().tbh().0;
     out[0] ^= salt;
     out

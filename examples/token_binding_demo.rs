@@ -139,10 +139,10 @@ async fn main() -> Result<(), Error> {
 
     println!("\n3. Mallory signs with her own key but claims Alice's Token Binding ID");
     let ekm = m.info().ekm().ok_or("no ekm")?.clone();
-    let mallory_key = SigningKey::generate(KeyParameters::EcdsaP256)?;
+    let mallory_key = SigningKey::generate(KeyParameters::ECDSAP256)?;
     let mut forged = base64url::decode(stolen.as_bytes())?;
     let sig = mallory_key
-        .sign(&ekm.signed_input(TokenBindingType::Provided, KeyParameters::EcdsaP256))?;
+        .sign(&ekm.signed_input(TokenBindingType::PROVIDED, KeyParameters::ECDSAP256))?;
     forged[73..137].copy_from_slice(&sig); // the signature field of a one-binding ecdsap256 message
     let res = m
         .send_as_is(with_header(&base64url::encode(&forged)))

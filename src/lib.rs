@@ -18,9 +18,9 @@
 //! use tokbind::proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey};
 //!
 //! let ekm = Ekm::new([1; 32]);
-//! let key = SigningKey::generate(KeyParameters::EcdsaP256)?;
+//! let key = SigningKey::generate(KeyParameters::ECDSAP256)?;
 //! let header = MessageBuilder::new(&ekm).provided(&key)?.to_header_value()?;
-//! let verified = verify_header(header.as_bytes(), &ekm, KeyParameters::EcdsaP256)?;
+//! let verified = verify_header(header.as_bytes(), &ekm, KeyParameters::ECDSAP256)?;
 //! println!("tbh = {}", verified.provided.tbh());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -154,12 +154,13 @@ fn req_bytes(path: &str, headers: &[(&str, &[u8])]) -> http::Request<Full<Bytes>
 }
 
 fn binding<'a>(t: TokenBindingType, tbid: &'a [u8], sig: &'a [u8]) -> TokenBinding<'a> {
-    TokenBinding {
-        binding_type: t,
-        id: TokenBindingIdRef::decode(tbid).unwrap(),
-        signature: sig,
-        extensions: Extensions::EMPTY,
-    }
+    TokenBinding::new(
+        t,
+        TokenBindingIdRef::decode(tbid).unwrap(),
+        sig,
+        Extensions::EMPTY,
+    )
+    .unwrap()
 }
 
 fn encode(bindings: Vec<TokenBinding<'_>>) -> String {
@@ -194,10 +195,12 @@ async fn attack_catalog() {
     let sign = |k: &dyn TokenBindingSigner, t: TokenBindingType, e: &Ekm| {
         k.sign(&e.signed_input(t, k.key_parameters())).unwrap()
     };
-    let sig = sign(key.as_ref(), TokenBindingType::Provided, &ekm);
+    let sig = sign(key.as_ref(), TokenBindingType::PROVIDED, &ekm);
     let other_ekm = Ekm::new([0x42; 32]);
-    let mallory = SigningKey::generate(KeyParameters::EcdsaP256).unwrap();
-    use TokenBindingType::{Provided as P, Referred as R, Unknown as U};
+    let mallory = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
+    const P: TokenBindingType = TokenBindingType::PROVIDED;
+    const R: TokenBindingType = TokenBindingType::REFERRED;
+    const U: fn(u8) -> TokenBindingType = TokenBindingType::new;
     let st = "sec-token-binding";
 
     // --- RFC 8471 §4.2 / RFC 8473 §2: the message and its signatures -------------------
@@ -260,7 +263,7 @@ async fn attack_catalog() {
         )
         .await,
     );
-    let rsa = SigningKey::generate(KeyParameters::Rsa2048Pss).unwrap();
+    let rsa = SigningKey::generate(KeyParameters::RSA2048_PSS).unwrap();
     let rsa_hdr = MessageBuilder::new(&ekm)
         .provided(&rsa)
         .unwrap()
@@ -599,11 +602,11 @@ async fn attack_catalog() {
         );
     }
     let pkcs_only = start_app(
-        |b| b.key_parameters(&[KeyParameters::Rsa2048Pkcs1_5]).unwrap(),
+        |b| b.key_parameters(&[KeyParameters::RSA2048_PKCS1_5]).unwrap(),
         app(),
     )
     .await;
-    let client = pkcs_only.client(|b| b.key_parameters(&[KeyParameters::EcdsaP256]).unwrap());
+    let client = pkcs_only.client(|b| b.key_parameters(&[KeyParameters::ECDSAP256]).unwrap());
     let mut conn = pkcs_only.connect(&client).await;
     c.response(
         g,

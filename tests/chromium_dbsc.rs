@@ -10,7 +10,7 @@
 //! the refresh endpoint fails, the request goes on without the bound cookie and with
 //! `Secure-Session-Skipped`, which the handler sees.
 //!
-//! Needs `chromium` (Debian package; `.ci/run` installs it). The flags are a working
+//! Needs `chromium` (Debian package; `scripts/test` installs it). The flags are a working
 //! recipe: software keys (no TPM here), `DeviceBoundSessions` on, and the server's
 //! self-signed certificate pinned by its SPKI hash (plain HTTP and
 //! `--ignore-certificate-errors` do not work for DBSC).
@@ -43,7 +43,9 @@ fn chromium() -> PathBuf {
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.is_file())
-        .expect("chromium not found: install it with `apt-get install chromium` (.ci/run does)")
+        .expect(
+            "chromium not found: install it with `apt-get install chromium` (scripts/test does)",
+        )
 }
 
 /// base64(SHA-256(SubjectPublicKeyInfo)) of the server's certificate.

@@ -60,7 +60,7 @@ async fn a_referred_id_from_anywhere_but_the_clients_own_header_is_not_accepted(
     let authorize = redirect.headers()["location"].to_str().unwrap().to_string();
     let mallory_rp_key = mallory
         .keys()
-        .key_for(&servers.rp_url, tokbind::proto::KeyParameters::EcdsaP256)
+        .key_for(&servers.rp_url, tokbind::proto::KeyParameters::ECDSAP256)
         .unwrap();
     let lure = format!(
         "{authorize}&referred_tbid={}",

@@ -12,7 +12,9 @@ use tokbind::proto::{
 };
 use tokbind::tower::{MissingHeader, ProvidedBinding, TokenBindingLayer, Unnegotiated};
 
-use KeyParameters::{EcdsaP256 as EC, Rsa2048Pkcs1_5 as PKCS1, Rsa2048Pss as PSS};
+const EC: KeyParameters = KeyParameters::ECDSAP256;
+const PKCS1: KeyParameters = KeyParameters::RSA2048_PKCS1_5;
+const PSS: KeyParameters = KeyParameters::RSA2048_PSS;
 
 fn layer() -> TokenBindingLayer {
     TokenBindingLayer::new()
@@ -150,7 +152,7 @@ async fn forged_signature_is_refused() {
     let ekm = conn.info().ekm().unwrap().clone();
     let genuine = base64url::decode(conn.token_binding_header().unwrap().as_bytes()).unwrap();
     let forged_sig = attacker
-        .sign(&ekm.signed_input(tokbind::proto::TokenBindingType::Provided, EC))
+        .sign(&ekm.signed_input(tokbind::proto::TokenBindingType::PROVIDED, EC))
         .unwrap();
     let mut forged = genuine.clone();
     forged[73..137].copy_from_slice(&forged_sig);

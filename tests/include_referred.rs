@@ -91,7 +91,7 @@ fn key_tbh(client: &Client, server: &Server) -> String {
     client
         .key_for_host(
             &server.addr.ip().to_string(),
-            tokbind::proto::KeyParameters::EcdsaP256,
+            tokbind::proto::KeyParameters::ECDSAP256,
         )
         .unwrap()
         .token_binding_id()

@@ -26,4 +26,4 @@ fuzz_target!(|data: &[u8]| {
 });
 
 static KEY: std::sync::LazyLock<SigningKey> =
-    std::sync::LazyLock::new(|| SigningKey::generate(KeyParameters::EcdsaP256).unwrap());
+    std::sync::LazyLock::new(|| SigningKey::generate(KeyParameters::ECDSAP256).unwrap());

@@ -18,11 +18,11 @@ fuzz_target!(|data: &[u8]| {
         ] {
             if let Some(chosen) = server.negotiate(&params, &facts) {
                 assert!(
-                    params.key_parameters.contains(&chosen.key_parameters),
+                    params.key_parameters().contains(&chosen.key_parameters),
                     "only an offered key parameter"
                 );
                 assert!(
-                    chosen.version <= params.version,
+                    chosen.version <= params.version(),
                     "never above the client's version"
                 );
             }

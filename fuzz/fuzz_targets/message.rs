@@ -13,6 +13,6 @@ fuzz_target!(|data: &[u8]| {
             let _ = tokbind_proto::validate(&message, &ekm, kp);
         }
     }
-    let _ = verify_header(data, &ekm, KeyParameters::EcdsaP256);
+    let _ = verify_header(data, &ekm, KeyParameters::ECDSAP256);
     let _ = tokbind_proto::TokenBindingId::from_bytes(data);
 });

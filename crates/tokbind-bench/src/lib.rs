@@ -50,7 +50,7 @@ pub fn bound_connection(ekm: [u8; 32]) -> ConnectionInfo {
         false,
         Negotiated {
             version: ProtocolVersion::V1_0,
-            key_parameters: KeyParameters::EcdsaP256,
+            key_parameters: KeyParameters::ECDSAP256,
         },
         Ekm::new(ekm),
     )

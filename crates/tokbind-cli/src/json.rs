@@ -50,12 +50,12 @@ pub fn decoded(message: &TokenBindingMessage<'_>) -> String {
             .bindings()
             .iter()
             .map(|b| DecodedBinding {
-                binding_type: b.binding_type.to_string(),
-                key_parameters: b.id.key_parameters().to_string(),
-                tbid: tokbind_proto::base64url::encode(b.id.as_bytes()),
-                tbh: b.id.tbh().to_string(),
-                signature_len: b.signature.len(),
-                extensions_len: b.extensions.as_bytes().len(),
+                binding_type: b.binding_type().to_string(),
+                key_parameters: b.id().key_parameters().to_string(),
+                tbid: tokbind_proto::base64url::encode(b.id().as_bytes()),
+                tbh: b.id().tbh().to_string(),
+                signature_len: b.signature().len(),
+                extensions_len: b.extensions().as_bytes().len(),
             })
             .collect(),
     };

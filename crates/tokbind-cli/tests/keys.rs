@@ -1,7 +1,7 @@
 //! Client key stores through the CLI: `tokbind get --key-store …` against `tokbind serve`,
 //! and `tokbind keys list|reset`.
 //!
-//! The PKCS#11 tests use SoftHSM2 (Debian package `softhsm2`, which `.ci/run` installs).
+//! The PKCS#11 tests use SoftHSM2 (Debian package `softhsm2`, which `scripts/test` installs).
 //! They fail — never skip — when it is missing. Each test initialises its own token in a
 //! temporary directory and points the child processes at it with `SOFTHSM2_CONF`.
 
@@ -43,7 +43,7 @@ impl Drop for TempDir {
 /// A fresh SoftHSM token: (its directory, the `--key-store` value, the environment).
 fn softhsm_token() -> (TempDir, String, Vec<(&'static str, String)>) {
     let module = SOFTHSM_MODULES.iter().find(|m| Path::new(m).exists()).unwrap_or_else(|| {
-        panic!("SoftHSM2 is not installed (apt-get install softhsm2; .ci/run does it): none of {SOFTHSM_MODULES:?}")
+        panic!("SoftHSM2 is not installed (apt-get install softhsm2, or run scripts/test): none of {SOFTHSM_MODULES:?}")
     });
     let dir = TempDir::new("softhsm");
     std::fs::create_dir_all(dir.0.join("tokens")).unwrap();

@@ -113,7 +113,7 @@ pub async fn walk(e: &Endpoints) -> Result<bool, Error> {
     let fetched = alice.fetch(get(&format!("{}/login", e.rp), None)?).await?;
     print_hops(&fetched);
     let alice_rp = alice
-        .key_for_host(&host(&e.rp)?, KeyParameters::EcdsaP256)?
+        .key_for_host(&host(&e.rp)?, KeyParameters::ECDSAP256)?
         .token_binding_id()
         .tbh();
     let hops = &fetched.hops;

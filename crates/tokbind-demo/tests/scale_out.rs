@@ -25,7 +25,7 @@
 //! * keys given in a file (the second instance of each) and in a variable (the first) are
 //!   the same keys.
 //!
-//! Needs `redis-server` and `haproxy` (Debian packages; `.ci/run` installs them). Run
+//! Needs `redis-server` and `haproxy` (Debian packages; `scripts/test` installs them). Run
 //! alone with `cargo test -p tokbind-demo --test scale_out -- --nocapture`.
 
 mod common;

@@ -365,10 +365,10 @@ fn bad_header(conn: &Connection, i: u64, stolen: Option<&str>) -> String {
                 .cloned()
                 .unwrap_or_else(|| Ekm::new([0; 32]));
             let mut bytes = base64url::decode(good.as_bytes()).unwrap_or_default();
-            let attacker = SigningKey::generate(KeyParameters::EcdsaP256).expect("key");
+            let attacker = SigningKey::generate(KeyParameters::ECDSAP256).expect("key");
             let sig = tokbind_proto::TokenBindingSigner::sign(
                 &attacker,
-                &ekm.signed_input(TokenBindingType::Provided, KeyParameters::EcdsaP256),
+                &ekm.signed_input(TokenBindingType::PROVIDED, KeyParameters::ECDSAP256),
             )
             .expect("sign");
             if bytes.len() >= 137 {

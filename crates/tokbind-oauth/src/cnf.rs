@@ -192,7 +192,7 @@ mod tests {
     use tokbind_proto::{KeyParameters, SigningKey, TokenBindingSigner};
 
     fn id() -> TokenBindingId {
-        SigningKey::generate(KeyParameters::EcdsaP256)
+        SigningKey::generate(KeyParameters::ECDSAP256)
             .unwrap()
             .token_binding_id()
             .clone()

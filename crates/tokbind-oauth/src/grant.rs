@@ -58,7 +58,7 @@ mod tests {
     use tokbind_proto::{KeyParameters, Mechanism, SigningKey, TokenBindingSigner};
 
     fn token_binding() -> ProvenKey {
-        let key = SigningKey::generate(KeyParameters::EcdsaP256).unwrap();
+        let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
         ProvenKey::token_binding(key.token_binding_id())
     }
 

@@ -20,7 +20,7 @@
 //! use tokbind_proto::{KeyParameters, ProvenKey, SigningKey, TokenBindingSigner};
 //!
 //! // The IdP binds the ID token to the referred ID it verified (the browser's RP key).
-//! let browser_rp_key = SigningKey::generate(KeyParameters::EcdsaP256)?;
+//! let browser_rp_key = SigningKey::generate(KeyParameters::ECDSAP256)?;
 //! let idp = TokenIssuer::generate("https://idp.example")?;
 //! let id_token = idp.token("alice", "rp", Duration::from_secs(60), Some("n-0S6"),
 //!     Some(browser_rp_key.token_binding_id()), Default::default())?;
@@ -31,7 +31,7 @@
 //! assert_eq!(claims.sub, "alice");
 //!
 //! // Anyone else presenting it is refused.
-//! let thief = SigningKey::generate(KeyParameters::EcdsaP256)?;
+//! let thief = SigningKey::generate(KeyParameters::ECDSAP256)?;
 //! let err = rp.verify_id_token(&id_token, "n-0S6", Some(thief.token_binding_id()), CnfPolicy::Required).unwrap_err();
 //! assert_eq!(err.reason(), "binding_mismatch");
 //! # Ok::<(), Box<dyn std::error::Error>>(())

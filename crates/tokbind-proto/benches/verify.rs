@@ -24,15 +24,15 @@ struct Case {
 const CASES: [Case; 3] = [
     Case {
         name: "p256",
-        kp: KeyParameters::EcdsaP256,
+        kp: KeyParameters::ECDSAP256,
     },
     Case {
         name: "rsa2048_pss",
-        kp: KeyParameters::Rsa2048Pss,
+        kp: KeyParameters::RSA2048_PSS,
     },
     Case {
         name: "rsa2048_pkcs1_5",
-        kp: KeyParameters::Rsa2048Pkcs1_5,
+        kp: KeyParameters::RSA2048_PKCS1_5,
     },
 ];
 
@@ -50,20 +50,20 @@ fn verify(c: &mut Criterion) {
         let bytes = base64url::decode(header.as_bytes()).unwrap();
         let message = TokenBindingMessage::decode(&bytes).unwrap();
         let binding = message.bindings()[0];
-        let prepared = PreparedKey::new(&binding.id).unwrap();
-        let input = ekm.signed_input(TokenBindingType::Provided, case.kp);
-        assert!(prepared.verify(&input, binding.signature));
+        let prepared = PreparedKey::new(&binding.id()).unwrap();
+        let input = ekm.signed_input(TokenBindingType::PROVIDED, case.kp);
+        assert!(prepared.verify(&input, binding.signature()));
         assert!(verify_header(header.as_bytes(), &ekm, case.kp).is_ok());
 
         group.bench_function(format!("raw_{}", case.name), |b| {
-            b.iter(|| prepared.verify(black_box(&input), black_box(binding.signature)))
+            b.iter(|| prepared.verify(black_box(&input), black_box(binding.signature())))
         });
         group.bench_function(format!("header_provided_{}", case.name), |b| {
             b.iter(|| verify_header(black_box(header.as_bytes()), &ekm, case.kp).unwrap())
         });
     }
     group.bench_function("decode_only_p256", |b| {
-        let key = SigningKey::generate(KeyParameters::EcdsaP256).unwrap();
+        let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
         let header = MessageBuilder::new(&ekm)
             .provided(&key)
             .unwrap()
@@ -77,7 +77,7 @@ fn verify(c: &mut Criterion) {
         })
     });
     group.bench_function("encode_p256", |b| {
-        let key = SigningKey::generate(KeyParameters::EcdsaP256).unwrap();
+        let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
         let bytes = MessageBuilder::new(&ekm)
             .provided(&key)
             .unwrap()
@@ -127,10 +127,12 @@ fn paired_ratio(kp: KeyParameters) -> f64 {
     let bytes = base64url::decode(header.as_bytes()).unwrap();
     let message = TokenBindingMessage::decode(&bytes).unwrap();
     let binding = message.bindings()[0];
-    let prepared = PreparedKey::new(&binding.id).unwrap();
-    let input = ekm.signed_input(TokenBindingType::Provided, kp);
+    let prepared = PreparedKey::new(&binding.id()).unwrap();
+    let input = ekm.signed_input(TokenBindingType::PROVIDED, kp);
     tokbind_bench::paired_median(60, 100, |side| match side {
-        Side::Baseline => assert!(prepared.verify(black_box(&input), black_box(binding.signature))),
+        Side::Baseline => {
+            assert!(prepared.verify(black_box(&input), black_box(binding.signature())))
+        }
         Side::Measured => {
             black_box(verify_header(black_box(header.as_bytes()), &ekm, kp).unwrap());
         }

@@ -38,12 +38,12 @@ impl<'e> MessageBuilder<'e> {
 
     /// Add a `provided_token_binding` signed by `signer`.
     pub fn provided(self, signer: &dyn TokenBindingSigner) -> Result<Self, SignError> {
-        self.binding(TokenBindingType::Provided, signer)
+        self.binding(TokenBindingType::PROVIDED, signer)
     }
 
     /// Add a `referred_token_binding` signed by `signer`.
     pub fn referred(self, signer: &dyn TokenBindingSigner) -> Result<Self, SignError> {
-        self.binding(TokenBindingType::Referred, signer)
+        self.binding(TokenBindingType::REFERRED, signer)
     }
 
     /// Add a binding of any type (RFC 8473 §6: stacks should let applications build
@@ -69,12 +69,12 @@ impl<'e> MessageBuilder<'e> {
             .bindings
             .iter()
             .map(|b| {
-                Ok(TokenBinding {
-                    binding_type: b.binding_type,
-                    id: TokenBindingIdRef::decode(b.id.as_bytes())?,
-                    signature: &b.signature,
-                    extensions: Extensions::EMPTY,
-                })
+                TokenBinding::new(
+                    b.binding_type,
+                    TokenBindingIdRef::decode(b.id.as_bytes())?,
+                    &b.signature,
+                    Extensions::EMPTY,
+                )
             })
             .collect::<Result<Vec<_>, DecodeError>>()
             .map_err(SignError::Message)?;

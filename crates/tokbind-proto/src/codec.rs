@@ -167,20 +167,27 @@ pub(crate) fn put_u16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-/// Append `body` as an `opaque <0..2^16-1>` vector.
+/// A length prefix for `len` bytes.
 ///
-/// Callers only pass bodies whose length was checked when the value was built or decoded,
-/// so the length always fits.
+/// Every wire value checks its lengths when it is built or decoded (private fields and
+/// fallible constructors), so a length that does not fit is a bug in this crate, never
+/// input: it stops here rather than being truncated into a different message.
+pub(crate) fn checked_len<T: TryFrom<usize>>(len: usize) -> T {
+    match T::try_from(len) {
+        Ok(len) => len,
+        Err(_) => unreachable!("a wire length of {len} bytes escaped its constructor's check"),
+    }
+}
+
+/// Append `body` as an `opaque <0..2^16-1>` vector (see [`checked_len`]).
 pub(crate) fn put_vec_u16(out: &mut Vec<u8>, body: &[u8]) {
-    debug_assert!(body.len() <= usize::from(u16::MAX));
-    put_u16(out, body.len() as u16);
+    put_u16(out, checked_len(body.len()));
     out.extend_from_slice(body);
 }
 
-/// Append `body` as an `opaque <0..2^8-1>` vector (same contract as [`put_vec_u16`]).
+/// Append `body` as an `opaque <0..2^8-1>` vector (see [`checked_len`]).
 pub(crate) fn put_vec_u8(out: &mut Vec<u8>, body: &[u8]) {
-    debug_assert!(body.len() <= usize::from(u8::MAX));
-    out.push(body.len() as u8);
+    out.push(checked_len(body.len()));
     out.extend_from_slice(body);
 }
 

@@ -242,7 +242,7 @@ mod tests {
             false,
             Negotiated {
                 version: ProtocolVersion::V1_0,
-                key_parameters: KeyParameters::EcdsaP256,
+                key_parameters: KeyParameters::ECDSAP256,
             },
             Ekm::new(ekm),
         )
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn verdicts_are_cached_per_connection_only() {
-        let key = SigningKey::generate(KeyParameters::EcdsaP256).unwrap();
+        let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
         let a = bound([1; 32]);
         let b = bound([2; 32]);
         let header = MessageBuilder::new(a.ekm().unwrap())

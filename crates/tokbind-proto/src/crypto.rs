@@ -94,10 +94,12 @@ enum Algorithm {
 
 fn algorithm(kp: KeyParameters) -> Result<Algorithm, SignatureFailure> {
     match KeyParameters::from(u8::from(kp)) {
-        KeyParameters::EcdsaP256 => Ok(Algorithm::Ecdsa),
-        KeyParameters::Rsa2048Pss => Ok(Algorithm::Rsa(&signature::RSA_PSS_2048_8192_SHA256)),
-        KeyParameters::Rsa2048Pkcs1_5 => Ok(Algorithm::Rsa(&signature::RSA_PKCS1_2048_8192_SHA256)),
-        KeyParameters::Unknown(_) => Err(SignatureFailure::Unsupported),
+        KeyParameters::ECDSAP256 => Ok(Algorithm::Ecdsa),
+        KeyParameters::RSA2048_PSS => Ok(Algorithm::Rsa(&signature::RSA_PSS_2048_8192_SHA256)),
+        KeyParameters::RSA2048_PKCS1_5 => {
+            Ok(Algorithm::Rsa(&signature::RSA_PKCS1_2048_8192_SHA256))
+        }
+        _ => Err(SignatureFailure::Unsupported),
     }
 }
 
@@ -228,7 +230,7 @@ impl SigningKey {
         let id = TokenBindingId::ecdsap256(point);
         Ok(Self {
             inner: Inner::Ecdsa(pair),
-            key_parameters: KeyParameters::EcdsaP256,
+            key_parameters: KeyParameters::ECDSAP256,
             id,
         })
     }
@@ -263,7 +265,7 @@ impl TokenBindingSigner for SigningKey {
                 .map_err(|_| SignError::Backend),
             Inner::Rsa(pair) => {
                 let padding: &'static dyn signature::RsaEncoding = match self.key_parameters {
-                    KeyParameters::Rsa2048Pss => &signature::RSA_PSS_SHA256,
+                    KeyParameters::RSA2048_PSS => &signature::RSA_PSS_SHA256,
                     _ => &signature::RSA_PKCS1_SHA256,
                 };
                 let mut sig = vec![0u8; pair.public_modulus_len()];

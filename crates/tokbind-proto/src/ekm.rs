@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn signed_input_is_type_then_key_parameters_then_ekm() {
         let ekm = Ekm::new([7; 32]);
-        let input = ekm.signed_input(TokenBindingType::Unknown(0x4d), KeyParameters::EcdsaP256);
+        let input = ekm.signed_input(TokenBindingType::new(0x4d), KeyParameters::ECDSAP256);
         assert_eq!(&input[..2], &[0x4d, 0x02]);
         assert_eq!(&input[2..], &[7; 32]);
         assert_eq!(format!("{ekm:?}"), "Ekm(<redacted>)");

@@ -75,16 +75,16 @@ pub fn decode_header<'b, const N: usize>(
 /// ```
 /// use tokbind_proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey, TokenBindingSigner};
 ///
-/// let key = SigningKey::generate(KeyParameters::EcdsaP256)?;
+/// let key = SigningKey::generate(KeyParameters::ECDSAP256)?;
 /// let ekm = Ekm::new([42; 32]); // in real use: exported from the TLS connection
 /// let header = MessageBuilder::new(&ekm).provided(&key)?.to_header_value()?;
 ///
-/// let verified = verify_header(header.as_bytes(), &ekm, KeyParameters::EcdsaP256)?;
+/// let verified = verify_header(header.as_bytes(), &ekm, KeyParameters::ECDSAP256)?;
 /// assert_eq!(&verified.provided, key.token_binding_id());
 ///
 /// // The same header on another connection (another EKM) is refused.
 /// let other = Ekm::new([7; 32]);
-/// let err = verify_header(header.as_bytes(), &other, KeyParameters::EcdsaP256).unwrap_err();
+/// let err = verify_header(header.as_bytes(), &other, KeyParameters::ECDSAP256).unwrap_err();
 /// assert_eq!(err.reason(), "invalid_signature");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -77,7 +77,7 @@ impl<'a> TokenBindingIdRef<'a> {
         let key_parameters = KeyParameters::from(r.u8("TokenBindingID.key_parameters")?);
         let mut key = r.sub_u16("TokenBindingID.key_length")?;
         let public_key = match key_parameters {
-            KeyParameters::EcdsaP256 => {
+            KeyParameters::ECDSAP256 => {
                 let at = key.offset();
                 let point = key.vec_u8("TokenBindingPublicKey.point")?;
                 let point: &[u8; 64] = point.try_into().map_err(|_| {
@@ -89,7 +89,7 @@ impl<'a> TokenBindingIdRef<'a> {
                 })?;
                 PublicKey::EcdsaP256 { point }
             }
-            KeyParameters::Rsa2048Pkcs1_5 | KeyParameters::Rsa2048Pss => {
+            KeyParameters::RSA2048_PKCS1_5 | KeyParameters::RSA2048_PSS => {
                 let at = key.offset();
                 let modulus = key.vec_u16("TokenBindingPublicKey.modulus")?;
                 if modulus.len() != RSA2048_MODULUS_LEN || modulus[0] < 0x80 {
@@ -106,7 +106,7 @@ impl<'a> TokenBindingIdRef<'a> {
                 })?;
                 PublicKey::Rsa { modulus, exponent }
             }
-            KeyParameters::Unknown(_) => {
+            _ => {
                 let opaque = key.rest();
                 key.take(opaque.len(), "TokenBindingPublicKey")?;
                 PublicKey::Unknown { key: opaque }
@@ -205,12 +205,12 @@ impl TokenBindingId {
     /// Build the TBID of a P-256 public key given as `X ‖ Y`.
     pub fn ecdsap256(point: &[u8; 64]) -> Self {
         let mut out = Vec::with_capacity(ECDSAP256_TBID_LEN);
-        out.push(u8::from(KeyParameters::EcdsaP256));
+        out.push(u8::from(KeyParameters::ECDSAP256));
         put_u16(&mut out, 65);
         put_vec_u8(&mut out, point);
         Self {
             bytes: out.into(),
-            key_parameters: KeyParameters::EcdsaP256,
+            key_parameters: KeyParameters::ECDSAP256,
         }
     }
 

@@ -24,11 +24,11 @@
 //! let ekm = Ekm::new([0x5a; 32]);
 //!
 //! // Client: one key per server (per eTLD+1), a provided binding over the EKM.
-//! let key = SigningKey::generate(KeyParameters::EcdsaP256)?;
+//! let key = SigningKey::generate(KeyParameters::ECDSAP256)?;
 //! let header = MessageBuilder::new(&ekm).provided(&key)?.to_header_value()?;
 //!
 //! // Server: the negotiated key parameters come from the TLS handshake.
-//! let verified = verify_header(header.as_bytes(), &ekm, KeyParameters::EcdsaP256)?;
+//! let verified = verify_header(header.as_bytes(), &ekm, KeyParameters::ECDSAP256)?;
 //! assert_eq!(verified.provided, *key.token_binding_id());
 //! println!("bound to tbh {}", verified.provided.tbh());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -44,8 +44,8 @@
 //! let bytes = base64url::decode(header.as_bytes())?;
 //! let message = TokenBindingMessage::decode(&bytes)?;
 //! let binding = &message.bindings()[0];
-//! assert_eq!(binding.binding_type, TokenBindingType::Provided);
-//! assert_eq!(binding.id.tbh().to_string(), "3Wj4etWUwSPjHC1vDZYlLgAnS_7PEJFceNMBS9vJ3YI");
+//! assert_eq!(binding.binding_type(), TokenBindingType::PROVIDED);
+//! assert_eq!(binding.id().tbh().to_string(), "3Wj4etWUwSPjHC1vDZYlLgAnS_7PEJFceNMBS9vJ3YI");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]

@@ -18,7 +18,7 @@
 
 use smallvec::SmallVec;
 
-use crate::codec::{DecodeError, Reader, put_u16, put_vec_u16};
+use crate::codec::{DecodeError, Reader, checked_len, put_u16, put_vec_u16};
 use crate::id::TokenBindingIdRef;
 use crate::registry::TokenBindingType;
 
@@ -86,7 +86,7 @@ impl<'a> TokenBindingMessage<'a> {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let len: usize = self.bindings.iter().map(TokenBinding::encoded_len).sum();
         out.reserve(len + 2);
-        put_u16(out, len as u16);
+        put_u16(out, checked_len(len));
         for b in &self.bindings {
             b.encode(out);
         }
@@ -102,20 +102,63 @@ impl<'a> TokenBindingMessage<'a> {
 
 /// One `TokenBinding`: a type, the TBID, a signature over `type ‖ key_parameters ‖ EKM`
 /// (RFC 8471 §3.3) and extensions.
+///
+/// The fields are private so that every value fits its wire encoding: a binding is either
+/// decoded or built by [`TokenBinding::new`], which checks the signature's length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenBinding<'a> {
-    /// `tokenbinding_type`.
-    pub binding_type: TokenBindingType,
-    /// `tokenbindingid`.
-    pub id: TokenBindingIdRef<'a>,
-    /// `signature` (at least 64 bytes on the wire; the exact length per key parameters
-    /// is a validation rule, see [`crate::validate`](mod@crate::validate)).
-    pub signature: &'a [u8],
-    /// `extensions`.
-    pub extensions: Extensions<'a>,
+    binding_type: TokenBindingType,
+    id: TokenBindingIdRef<'a>,
+    signature: &'a [u8],
+    extensions: Extensions<'a>,
 }
 
 impl<'a> TokenBinding<'a> {
+    /// A binding from its parts. The signature must fit `signature<64..2^16-1>`; whether
+    /// its length suits the key parameters is a validation rule (see
+    /// [`crate::validate`](mod@crate::validate)).
+    pub fn new(
+        binding_type: TokenBindingType,
+        id: TokenBindingIdRef<'a>,
+        signature: &'a [u8],
+        extensions: Extensions<'a>,
+    ) -> Result<Self, DecodeError> {
+        if !(MIN_SIGNATURE_LEN..=usize::from(u16::MAX)).contains(&signature.len()) {
+            return Err(Reader::invalid(
+                0,
+                "TokenBinding.signature",
+                "a signature is 64 to 65535 bytes",
+            ));
+        }
+        Ok(Self {
+            binding_type,
+            id,
+            signature,
+            extensions,
+        })
+    }
+
+    /// `tokenbinding_type`.
+    pub fn binding_type(&self) -> TokenBindingType {
+        self.binding_type
+    }
+
+    /// `tokenbindingid`.
+    pub fn id(&self) -> TokenBindingIdRef<'a> {
+        self.id
+    }
+
+    /// `signature` (64 to 65535 bytes; the exact length per key parameters is a validation
+    /// rule, see [`crate::validate`](mod@crate::validate)).
+    pub fn signature(&self) -> &'a [u8] {
+        self.signature
+    }
+
+    /// `extensions`.
+    pub fn extensions(&self) -> Extensions<'a> {
+        self.extensions
+    }
+
     /// Read one binding from `r`.
     pub fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let binding_type = TokenBindingType::from(r.u8("TokenBinding.tokenbinding_type")?);
@@ -213,5 +256,52 @@ impl<'a> Extensions<'a> {
             let data = r.vec_u16("TB_Extension.extension_data").ok()?;
             Some((ty, data))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KeyParameters, SigningKey, TokenBindingSigner};
+
+    #[test]
+    fn constructors_refuse_what_the_wire_cannot_carry() {
+        let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
+        let id = TokenBindingIdRef::decode(key.token_binding_id().as_bytes()).unwrap();
+        let short = [0u8; MIN_SIGNATURE_LEN - 1];
+        let long = vec![0u8; usize::from(u16::MAX) + 1];
+        let t = TokenBindingType::PROVIDED;
+        assert!(TokenBinding::new(t, id, &short, Extensions::EMPTY).is_err());
+        assert!(TokenBinding::new(t, id, &long, Extensions::EMPTY).is_err());
+        assert!(Extensions::from_bytes(&long).is_err());
+
+        // The largest binding that fits, and a message of two that does not.
+        let biggest = vec![7u8; usize::from(u16::MAX)];
+        let b = TokenBinding::new(t, id, &biggest, Extensions::EMPTY).unwrap();
+        assert!(TokenBindingMessage::new([b, b]).is_err());
+        assert!(TokenBindingMessage::new([]).is_err());
+    }
+
+    #[test]
+    fn a_built_binding_round_trips_through_decode() {
+        let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
+        let id = TokenBindingIdRef::decode(key.token_binding_id().as_bytes()).unwrap();
+        let sig = [3u8; 64];
+        let ext = Extensions::from_bytes(&[9, 0, 1, 0xaa]).unwrap();
+        let b = TokenBinding::new(TokenBindingType::new(0x4d), id, &sig, ext).unwrap();
+        let bytes = TokenBindingMessage::new([b]).unwrap().to_bytes();
+        let decoded = TokenBindingMessage::decode(&bytes).unwrap();
+        assert_eq!(decoded.bindings(), &[b]);
+        assert_eq!(
+            decoded.bindings()[0].binding_type(),
+            TokenBindingType::new(0x4d)
+        );
+        assert_eq!(
+            decoded.bindings()[0]
+                .extensions()
+                .iter()
+                .collect::<Vec<_>>(),
+            [(9, &[0xaa][..])]
+        );
     }
 }

@@ -70,15 +70,45 @@ impl FromStr for ProtocolVersion {
 }
 
 /// `TokenBindingParameters`: the extension's data.
+///
+/// The fields are private so that every value fits `key_parameters_list<1..2^8-1>`: it is
+/// either decoded or built by [`TokenBindingParameters::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenBindingParameters {
-    /// `token_binding_version`.
-    pub version: ProtocolVersion,
-    /// `key_parameters_list`, in the sender's order of preference.
-    pub key_parameters: SmallVec<[KeyParameters; 4]>,
+    version: ProtocolVersion,
+    key_parameters: SmallVec<[KeyParameters; 4]>,
 }
 
 impl TokenBindingParameters {
+    /// Extension data from its parts: 1 to 255 key parameters, in the sender's order of
+    /// preference (duplicates and unknown values are the receiver's to judge).
+    pub fn new(
+        version: ProtocolVersion,
+        key_parameters: &[KeyParameters],
+    ) -> Result<Self, DecodeError> {
+        if key_parameters.is_empty() || key_parameters.len() > usize::from(u8::MAX) {
+            return Err(Reader::invalid(
+                2,
+                "key_parameters_list",
+                "1 to 255 key parameters are required",
+            ));
+        }
+        Ok(Self {
+            version,
+            key_parameters: SmallVec::from_slice(key_parameters),
+        })
+    }
+
+    /// `token_binding_version`.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// `key_parameters_list`, in the sender's order of preference.
+    pub fn key_parameters(&self) -> &[KeyParameters] {
+        &self.key_parameters
+    }
+
     /// Decode the extension data strictly (non-empty list, no trailing bytes).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);

@@ -1,84 +1,68 @@
 //! The one-byte code points of the IANA "Token Binding Protocol" registries (RFC 8471 §6):
 //! key parameters and Token Binding types.
 //!
-//! Both are *open* enums: values nobody has registered yet decode to `Unknown(u8)` and
-//! re-encode to the same byte, because RFC 8471 §3.1 tells servers to ignore unknown types
-//! and a referred binding may carry key parameters this server does not implement.
+//! Both are *open*: each is a newtype over its byte with an associated constant per
+//! registered value (as rustls's `enums.rs` and quinn-proto's codes are shaped), so a value
+//! nobody has registered yet is kept and re-encodes to the same byte, and `==`, `match` and
+//! `Hash` all see only that byte. RFC 8471 §3.1 tells servers to ignore unknown types, and a
+//! referred binding may carry key parameters this server does not implement.
 
 use core::fmt;
 use core::str::FromStr;
 
-/// Defines an open one-byte enum: known variants, `Unknown(u8)`, byte conversions that
-/// normalise (so `Unknown(2)` never escapes `From<u8>`), and equality by byte value.
-macro_rules! open_u8_enum {
+/// Defines an open one-byte code point: a `Copy` newtype over the byte, one associated
+/// constant per registered value, the registry names, and byte and name conversions.
+macro_rules! open_u8_code {
     (
         $(#[$meta:meta])*
-        pub enum $name:ident ($label:literal) {
-            $( $(#[$vmeta:meta])* $variant:ident = $value:literal => $text:literal, )+
+        pub struct $name:ident ($label:literal) {
+            $( $(#[$vmeta:meta])* $konst:ident = $value:literal => $text:literal, )+
         }
     ) => {
         $(#[$meta])*
-        #[derive(Clone, Copy)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
-            /// A code point this implementation does not know; the byte is kept so the
-            /// value round-trips.
-            Unknown(u8),
-        }
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(u8);
 
         impl $name {
-            /// Every known value, in code-point order.
-            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
+            $( $(#[$vmeta])* pub const $konst: $name = $name($value); )+
 
-            /// The registry name (e.g. `ecdsap256`), or `None` for an unknown code point.
-            pub fn name(self) -> Option<&'static str> {
-                match self {
-                    $( $name::$variant => Some($text), )+
-                    $name::Unknown(v) => Self::from(v).known_name(),
-                }
+            /// Every registered value, in code-point order.
+            pub const KNOWN: &'static [$name] = &[$($name::$konst),+];
+
+            /// The value with this code point, registered or not.
+            pub const fn new(value: u8) -> Self {
+                $name(value)
             }
 
-            fn known_name(self) -> Option<&'static str> {
-                match self {
-                    $( $name::$variant => Some($text), )+
-                    $name::Unknown(_) => None,
+            /// The code point.
+            pub const fn get(self) -> u8 {
+                self.0
+            }
+
+            /// The registry name (e.g. `ecdsap256`), or `None` for a value this
+            /// implementation does not know.
+            pub const fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $( $value => Some($text), )+
+                    _ => None,
                 }
             }
 
             /// Whether this is a registered value this implementation knows.
-            pub fn is_known(self) -> bool {
+            pub const fn is_known(self) -> bool {
                 self.name().is_some()
             }
         }
 
         impl From<u8> for $name {
             fn from(v: u8) -> Self {
-                match v {
-                    $( $value => $name::$variant, )+
-                    other => $name::Unknown(other),
-                }
+                $name(v)
             }
         }
 
         impl From<$name> for u8 {
             fn from(v: $name) -> u8 {
-                match v {
-                    $( $name::$variant => $value, )+
-                    $name::Unknown(other) => other,
-                }
-            }
-        }
-
-        impl PartialEq for $name {
-            fn eq(&self, other: &Self) -> bool {
-                u8::from(*self) == u8::from(*other)
-            }
-        }
-        impl Eq for $name {}
-
-        impl core::hash::Hash for $name {
-            fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-                u8::from(*self).hash(state)
+                v.0
             }
         }
 
@@ -86,7 +70,7 @@ macro_rules! open_u8_enum {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self.name() {
                     Some(n) => f.write_str(n),
-                    None => write!(f, "unknown({})", u8::from(*self)),
+                    None => write!(f, "unknown({})", self.0),
                 }
             }
         }
@@ -101,7 +85,7 @@ macro_rules! open_u8_enum {
             type Err = UnknownName;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
-                    $( $text => Ok($name::$variant), )+
+                    $( $text => Ok($name::$konst), )+
                     _ => Err(UnknownName {
                         registry: $label,
                         expected: &[$($text),+],
@@ -112,53 +96,54 @@ macro_rules! open_u8_enum {
     };
 }
 
-open_u8_enum! {
+open_u8_code! {
     /// `TokenBindingKeyParameters` (RFC 8471 §3): the signature algorithm and key size of a
     /// Token Binding key.
-    pub enum KeyParameters ("key parameters") {
-        /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit modulus.
-        Rsa2048Pkcs1_5 = 0 => "rsa2048_pkcs1.5",
-        /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt, 2048-bit modulus.
-        Rsa2048Pss = 1 => "rsa2048_pss",
-        /// ECDSA over P-256 with SHA-256; raw `R‖S` signatures.
-        EcdsaP256 = 2 => "ecdsap256",
+    pub struct KeyParameters ("key parameters") {
+        /// `rsa2048_pkcs1.5`: RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit modulus.
+        RSA2048_PKCS1_5 = 0 => "rsa2048_pkcs1.5",
+        /// `rsa2048_pss`: RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt,
+        /// 2048-bit modulus.
+        RSA2048_PSS = 1 => "rsa2048_pss",
+        /// `ecdsap256`: ECDSA over P-256 with SHA-256; raw `R‖S` signatures.
+        ECDSAP256 = 2 => "ecdsap256",
     }
 }
 
-open_u8_enum! {
+open_u8_code! {
     /// `TokenBindingType` (RFC 8471 §3.1).
-    pub enum TokenBindingType ("Token Binding type") {
+    pub struct TokenBindingType ("Token Binding type") {
         /// `provided_token_binding`: proves possession of the key the client uses with
         /// *this* server.
-        Provided = 0 => "provided",
+        PROVIDED = 0 => "provided",
         /// `referred_token_binding`: proves possession of the key the client uses with
         /// *another* server (federation, RFC 8473 §5).
-        Referred = 1 => "referred",
+        REFERRED = 1 => "referred",
     }
 }
 
 impl KeyParameters {
     /// The default server and client preference order: the fastest and smallest first.
     pub const PREFERENCE: [KeyParameters; 3] = [
-        KeyParameters::EcdsaP256,
-        KeyParameters::Rsa2048Pss,
-        KeyParameters::Rsa2048Pkcs1_5,
+        KeyParameters::ECDSAP256,
+        KeyParameters::RSA2048_PSS,
+        KeyParameters::RSA2048_PKCS1_5,
     ];
 
     /// Whether keys of this kind are RSA keys (the TBID then carries modulus and exponent).
-    pub fn is_rsa(self) -> bool {
+    pub const fn is_rsa(self) -> bool {
         matches!(
-            Self::from(u8::from(self)),
-            KeyParameters::Rsa2048Pkcs1_5 | KeyParameters::Rsa2048Pss
+            self,
+            KeyParameters::RSA2048_PKCS1_5 | KeyParameters::RSA2048_PSS
         )
     }
 
     /// The exact signature length for this key kind, if known (RFC 8471 §3.3).
-    pub fn signature_len(self) -> Option<usize> {
-        match Self::from(u8::from(self)) {
-            KeyParameters::EcdsaP256 => Some(64),
-            KeyParameters::Rsa2048Pkcs1_5 | KeyParameters::Rsa2048Pss => Some(256),
-            KeyParameters::Unknown(_) => None,
+    pub const fn signature_len(self) -> Option<usize> {
+        match self {
+            KeyParameters::ECDSAP256 => Some(64),
+            KeyParameters::RSA2048_PKCS1_5 | KeyParameters::RSA2048_PSS => Some(256),
+            _ => None,
         }
     }
 }
@@ -176,15 +161,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_values_round_trip_and_normalise() {
+    fn every_byte_round_trips_and_equality_is_the_byte() {
         for b in 0..=255u8 {
             assert_eq!(u8::from(KeyParameters::from(b)), b);
             assert_eq!(u8::from(TokenBindingType::from(b)), b);
+            // `match` (through `name`) and `==` agree on every byte.
+            let kp = KeyParameters::new(b);
+            assert_eq!(kp.is_known(), KeyParameters::KNOWN.contains(&kp));
+            assert_eq!(kp.name().is_some(), kp.signature_len().is_some());
         }
-        assert_eq!(KeyParameters::Unknown(2), KeyParameters::EcdsaP256);
-        assert_eq!(KeyParameters::Unknown(2).name(), Some("ecdsap256"));
-        assert!(KeyParameters::Unknown(2).is_rsa() == KeyParameters::EcdsaP256.is_rsa());
+        assert_eq!(KeyParameters::new(2), KeyParameters::ECDSAP256);
+        assert_eq!(KeyParameters::new(2).name(), Some("ecdsap256"));
+        assert!(KeyParameters::RSA2048_PSS.is_rsa() && !KeyParameters::new(2).is_rsa());
         assert_eq!(KeyParameters::from(88).to_string(), "unknown(88)");
+        assert_eq!(TokenBindingType::new(0x4d).to_string(), "unknown(77)");
     }
 
     #[test]

@@ -166,20 +166,20 @@ pub fn validate_with(
     let mut provided = None;
     let mut referred = None;
     for b in bindings {
-        let slot = match b.binding_type {
-            TokenBindingType::Provided => &mut provided,
-            TokenBindingType::Referred => &mut referred,
-            TokenBindingType::Unknown(_) => continue,
+        let slot = match b.binding_type() {
+            TokenBindingType::PROVIDED => &mut provided,
+            TokenBindingType::REFERRED => &mut referred,
+            _ => continue,
         };
         if slot.replace(b).is_some() {
-            return Err(match b.binding_type {
-                TokenBindingType::Provided => ValidationError::DuplicateProvided,
+            return Err(match b.binding_type() {
+                TokenBindingType::PROVIDED => ValidationError::DuplicateProvided,
                 _ => ValidationError::DuplicateReferred,
             });
         }
     }
     let provided = provided.ok_or(ValidationError::MissingProvided)?;
-    let provided_kp = provided.id.key_parameters();
+    let provided_kp = provided.id().key_parameters();
     if provided_kp != negotiated {
         return Err(ValidationError::KeyParametersMismatch {
             negotiated,
@@ -193,41 +193,42 @@ pub fn validate_with(
     // Then signatures: the provided binding first, then the rest in wire order.
     check_signature(provided, ekm)?;
     let mut out = VerifiedBindings {
-        provided: provided.id.to_owned(),
+        provided: provided.id().to_owned(),
         referred: None,
         others: Vec::new(),
         unverified: Vec::new(),
     };
     for b in bindings {
-        if b.binding_type == TokenBindingType::Provided {
+        if b.binding_type() == TokenBindingType::PROVIDED {
             continue;
         }
-        if !b.id.key_parameters().is_known() {
-            out.unverified.push((b.binding_type, b.id.key_parameters()));
+        if !b.id().key_parameters().is_known() {
+            out.unverified
+                .push((b.binding_type(), b.id().key_parameters()));
             continue;
         }
         check_signature(b, ekm)?;
-        match b.binding_type {
-            TokenBindingType::Referred => out.referred = Some(b.id.to_owned()),
-            other => out.others.push((other, b.id.to_owned())),
+        match b.binding_type() {
+            TokenBindingType::REFERRED => out.referred = Some(b.id().to_owned()),
+            other => out.others.push((other, b.id().to_owned())),
         }
     }
     Ok(out)
 }
 
 fn check_signature(b: &crate::message::TokenBinding<'_>, ekm: &Ekm) -> Result<(), ValidationError> {
-    let kp = b.id.key_parameters();
-    let input = ekm.signed_input(b.binding_type, kp);
-    crypto::verify(kp, b.id.public_key(), &input, b.signature).map_err(|f| match f {
+    let kp = b.id().key_parameters();
+    let input = ekm.signed_input(b.binding_type(), kp);
+    crypto::verify(kp, b.id().public_key(), &input, b.signature()).map_err(|f| match f {
         SignatureFailure::Length => ValidationError::InvalidSignature {
-            binding_type: b.binding_type,
+            binding_type: b.binding_type(),
             detail: "wrong length for its key parameters",
         },
         SignatureFailure::Mismatch => ValidationError::InvalidSignature {
-            binding_type: b.binding_type,
+            binding_type: b.binding_type(),
             detail: "does not verify over this connection's EKM",
         },
-        SignatureFailure::Key => ValidationError::InvalidPublicKey(b.binding_type),
+        SignatureFailure::Key => ValidationError::InvalidPublicKey(b.binding_type()),
         SignatureFailure::Unsupported => ValidationError::UnsupportedKeyParameters(kp),
     })
 }

@@ -6,7 +6,9 @@ use tokbind_proto::{
     ServerPolicy, TOKEN_BINDING_EXTENSION_TYPE, TokenBindingParameters,
 };
 
-use KeyParameters::{EcdsaP256 as EC, Rsa2048Pkcs1_5 as PKCS1, Rsa2048Pss as PSS};
+const EC: KeyParameters = KeyParameters::ECDSAP256;
+const PKCS1: KeyParameters = KeyParameters::RSA2048_PKCS1_5;
+const PSS: KeyParameters = KeyParameters::RSA2048_PSS;
 
 const TLS12_OK: HandshakeFacts = HandshakeFacts {
     tls13: false,
@@ -15,10 +17,18 @@ const TLS12_OK: HandshakeFacts = HandshakeFacts {
 };
 
 fn params(major: u8, minor: u8, kps: &[KeyParameters]) -> TokenBindingParameters {
-    TokenBindingParameters {
-        version: ProtocolVersion::new(major, minor),
-        key_parameters: kps.iter().copied().collect(),
-    }
+    TokenBindingParameters::new(ProtocolVersion::new(major, minor), kps).unwrap()
+}
+
+#[test]
+fn parameters_are_built_only_in_the_sizes_the_extension_carries() {
+    let v = ProtocolVersion::new(1, 0);
+    assert!(TokenBindingParameters::new(v, &[]).is_err());
+    let most: Vec<KeyParameters> = (0..=254u8).map(KeyParameters::new).collect();
+    let p = TokenBindingParameters::new(v, &most).unwrap();
+    assert_eq!(TokenBindingParameters::decode(&p.to_bytes()).unwrap(), p);
+    let too_many: Vec<KeyParameters> = (0..=255u8).map(KeyParameters::new).collect();
+    assert!(TokenBindingParameters::new(v, &too_many).is_err());
 }
 
 #[test]
@@ -65,7 +75,7 @@ fn extension_decoding_is_strict() {
     // Unknown key parameters decode (and are ignored by negotiation).
     assert_eq!(
         TokenBindingParameters::decode(&[1, 0, 2, 0x99, 2]).unwrap(),
-        params(1, 0, &[KeyParameters::Unknown(0x99), EC])
+        params(1, 0, &[KeyParameters::new(0x99), EC])
     );
 }
 
@@ -104,13 +114,13 @@ fn server_preference_wins_over_client_order_and_unknowns_are_ignored() {
     };
     assert_eq!(pick(&[EC, PSS]), Some(PSS));
     assert_eq!(pick(&[EC, PKCS1]), Some(EC));
-    assert_eq!(pick(&[KeyParameters::Unknown(7), EC]), Some(EC));
+    assert_eq!(pick(&[KeyParameters::new(7), EC]), Some(EC));
     assert_eq!(
         pick(&[PKCS1]),
         None,
         "no common key parameters: omit the extension"
     );
-    assert_eq!(pick(&[KeyParameters::Unknown(7)]), None);
+    assert_eq!(pick(&[KeyParameters::new(7)]), None);
 }
 
 #[test]
@@ -236,8 +246,8 @@ fn policies_refuse_nonsense() {
         Err(PolicyError::Duplicate(EC))
     );
     assert_eq!(
-        ClientPolicy::new(&[KeyParameters::Unknown(9)]),
-        Err(PolicyError::Unsupported(KeyParameters::Unknown(9)))
+        ClientPolicy::new(&[KeyParameters::new(9)]),
+        Err(PolicyError::Unsupported(KeyParameters::new(9)))
     );
     assert_eq!("1.0".parse::<ProtocolVersion>(), Ok(ProtocolVersion::V1_0));
     assert_eq!(ProtocolVersion::new(0, 18).to_string(), "0.18");

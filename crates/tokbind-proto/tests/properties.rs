@@ -80,7 +80,7 @@ proptest! {
         let _ = TokenBindingIdRef::decode(&bytes);
         let _ = TokenBindingParameters::decode(&bytes);
         let _ = Extensions::from_bytes(&bytes);
-        let _ = verify_header(&bytes, &Ekm::new([1; 32]), KeyParameters::EcdsaP256);
+        let _ = verify_header(&bytes, &Ekm::new([1; 32]), KeyParameters::ECDSAP256);
     }
 
     #[test]
@@ -96,7 +96,7 @@ proptest! {
         }
         let _ = TokenBindingMessage::decode(&bytes);
         let _ = TokenBindingMessage::decode(&bytes[..cut.index(bytes.len())]);
-        let _ = verify_header(base64url::encode(&bytes).as_bytes(), &Ekm::new([1; 32]), KeyParameters::EcdsaP256);
+        let _ = verify_header(base64url::encode(&bytes).as_bytes(), &Ekm::new([1; 32]), KeyParameters::ECDSAP256);
     }
 
     #[test]
@@ -105,10 +105,10 @@ proptest! {
         let message = TokenBindingMessage::decode(&bytes).unwrap();
         prop_assert_eq!(message.bindings().len(), bindings.len());
         for (b, (t, id, sig, ext)) in message.bindings().iter().zip(&bindings) {
-            prop_assert_eq!(u8::from(b.binding_type), *t);
-            prop_assert_eq!(b.id.as_bytes(), &id[..]);
-            prop_assert_eq!(b.signature, &sig[..]);
-            prop_assert_eq!(b.extensions.as_bytes(), &ext[..]);
+            prop_assert_eq!(u8::from(b.binding_type()), *t);
+            prop_assert_eq!(b.id().as_bytes(), &id[..]);
+            prop_assert_eq!(b.signature(), &sig[..]);
+            prop_assert_eq!(b.extensions().as_bytes(), &ext[..]);
         }
         prop_assert_eq!(message.to_bytes(), bytes.clone());
         // And through the header encoding.
@@ -119,10 +119,8 @@ proptest! {
 
     #[test]
     fn parameters_round_trip(major: u8, minor: u8, kps in prop::collection::vec(any::<u8>(), 1..20)) {
-        let p = TokenBindingParameters {
-            version: tokbind_proto::ProtocolVersion::new(major, minor),
-            key_parameters: kps.iter().copied().map(KeyParameters::from).collect(),
-        };
+        let kps: Vec<KeyParameters> = kps.into_iter().map(KeyParameters::from).collect();
+        let p = TokenBindingParameters::new(tokbind_proto::ProtocolVersion::new(major, minor), &kps).unwrap();
         prop_assert_eq!(TokenBindingParameters::decode(&p.to_bytes()).unwrap(), p);
     }
 
@@ -132,22 +130,25 @@ proptest! {
         let ekm = Ekm::new([9; 32]);
         let mut bytes = MessageBuilder::new(&ekm).provided(key).unwrap().to_bytes().unwrap();
         bytes[bit / 8] ^= 1 << (bit % 8);
-        let result = verify_header(base64url::encode(&bytes).as_bytes(), &ekm, KeyParameters::EcdsaP256);
+        let result = verify_header(base64url::encode(&bytes).as_bytes(), &ekm, KeyParameters::ECDSAP256);
         prop_assert!(result.is_err(), "flipping bit {} was accepted", bit);
     }
 }
 
 fn signing_key() -> &'static SigningKey {
     static KEY: std::sync::OnceLock<SigningKey> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(KeyParameters::EcdsaP256).unwrap())
+    KEY.get_or_init(|| SigningKey::generate(KeyParameters::ECDSAP256).unwrap())
 }
 
 fn encode(bindings: &[RawBinding]) -> Vec<u8> {
-    let parts = bindings.iter().map(|(t, id, sig, ext)| TokenBinding {
-        binding_type: TokenBindingType::from(*t),
-        id: TokenBindingIdRef::decode(id).unwrap(),
-        signature: sig,
-        extensions: Extensions::from_bytes(ext).unwrap(),
+    let parts = bindings.iter().map(|(t, id, sig, ext)| {
+        TokenBinding::new(
+            TokenBindingType::from(*t),
+            TokenBindingIdRef::decode(id).unwrap(),
+            sig,
+            Extensions::from_bytes(ext).unwrap(),
+        )
+        .unwrap()
     });
     TokenBindingMessage::new(parts).unwrap().to_bytes()
 }

@@ -21,16 +21,19 @@ fn ekm() -> Ekm {
 }
 
 fn ec_key() -> SigningKey {
-    SigningKey::generate(KeyParameters::EcdsaP256).unwrap()
+    SigningKey::generate(KeyParameters::ECDSAP256).unwrap()
 }
 
 /// Encode a message from raw parts (for building malformed or unusual messages).
 fn message(bindings: &[(TokenBindingType, &[u8], &[u8])]) -> Vec<u8> {
-    let bs = bindings.iter().map(|(t, tbid, sig)| TokenBinding {
-        binding_type: *t,
-        id: TokenBindingIdRef::decode(tbid).unwrap(),
-        signature: sig,
-        extensions: Extensions::EMPTY,
+    let bs = bindings.iter().map(|(t, tbid, sig)| {
+        TokenBinding::new(
+            *t,
+            TokenBindingIdRef::decode(tbid).unwrap(),
+            sig,
+            Extensions::EMPTY,
+        )
+        .unwrap()
     });
     TokenBindingMessage::new(bs).unwrap().to_bytes()
 }
@@ -69,13 +72,13 @@ fn t01_tbid_excludes_type_signature_and_extensions() {
     let msg = TokenBindingMessage::decode(&bytes).unwrap();
     let [p, r] = msg.bindings() else { panic!() };
     assert_eq!(
-        p.id.as_bytes(),
-        r.id.as_bytes(),
+        p.id().as_bytes(),
+        r.id().as_bytes(),
         "referred TBID equals provided TBID"
     );
-    assert_eq!(p.id.as_bytes().len(), 68);
-    assert_eq!(&p.id.as_bytes()[..4], &[0x02, 0x00, 0x41, 0x40]);
-    assert_eq!(p.id.as_bytes(), key.token_binding_id().as_bytes());
+    assert_eq!(p.id().as_bytes().len(), 68);
+    assert_eq!(&p.id().as_bytes()[..4], &[0x02, 0x00, 0x41, 0x40]);
+    assert_eq!(p.id().as_bytes(), key.token_binding_id().as_bytes());
     // tbh hashes the raw TBID bytes, not their base64url text.
     assert_ne!(
         key.token_binding_id().tbh(),
@@ -171,7 +174,7 @@ fn t03_ecdsa_is_raw_fixed_width_and_high_s_is_accepted() {
     let key = ec_key();
     let e = ekm();
     let tbid = key.token_binding_id().as_bytes().to_vec();
-    let sig = sign(&key, TokenBindingType::Provided, &e);
+    let sig = sign(&key, TokenBindingType::PROVIDED, &e);
     assert_eq!(sig.len(), 64);
 
     // Flip S to n - S: the other valid signature for the same (r, hash).
@@ -185,8 +188,8 @@ fn t03_ecdsa_is_raw_fixed_width_and_high_s_is_accepted() {
     high.extend_from_slice(&flipped.to_vec_padded(32).unwrap());
     assert_ne!(high, sig, "exactly one of S and n - S is above n/2");
     for candidate in [&sig, &high] {
-        let m = message(&[(TokenBindingType::Provided, &tbid, candidate)]);
-        assert_eq!(reason(check(&m, KeyParameters::EcdsaP256)), "valid");
+        let m = message(&[(TokenBindingType::PROVIDED, &tbid, candidate)]);
+        assert_eq!(reason(check(&m, KeyParameters::ECDSAP256)), "valid");
     }
 
     // The same signature DER-encoded is refused (wrong length for ecdsap256).
@@ -197,11 +200,11 @@ fn t03_ecdsa_is_raw_fixed_width_and_high_s_is_accepted() {
     .unwrap()
     .to_der()
     .unwrap();
-    let m = message(&[(TokenBindingType::Provided, &tbid, &der)]);
+    let m = message(&[(TokenBindingType::PROVIDED, &tbid, &der)]);
     assert_eq!(
-        check(&m, KeyParameters::EcdsaP256).unwrap_err(),
+        check(&m, KeyParameters::ECDSAP256).unwrap_err(),
         HeaderError::Invalid(ValidationError::InvalidSignature {
-            binding_type: TokenBindingType::Provided,
+            binding_type: TokenBindingType::PROVIDED,
             detail: "wrong length for its key parameters"
         })
     );
@@ -277,12 +280,12 @@ fn t04_exact_lengths_no_trailing_garbage() {
     with_ext[1] += 4;
     let msg = TokenBindingMessage::decode(&with_ext).unwrap();
     assert_eq!(
-        msg.bindings()[0].extensions.iter().collect::<Vec<_>>(),
+        msg.bindings()[0].extensions().iter().collect::<Vec<_>>(),
         vec![(0x99, &[0xab][..])]
     );
     assert_eq!(msg.to_bytes(), with_ext);
     assert_eq!(
-        reason(check(&with_ext, KeyParameters::EcdsaP256)),
+        reason(check(&with_ext, KeyParameters::ECDSAP256)),
         "valid",
         "unknown extensions are ignored"
     );
@@ -307,26 +310,26 @@ fn t05_only_type_key_parameters_and_ekm_are_signed() {
     let wrong_inputs: Vec<Vec<u8>> = vec![
         e.as_bytes().to_vec(), // drafts ≤ -08: EKM only
         [b"Token Binding".as_slice(), &[1, 0, 0, 2], e.as_bytes()].concat(), // draft-09 interim
-        e.signed_input(TokenBindingType::Referred, KeyParameters::EcdsaP256)
+        e.signed_input(TokenBindingType::REFERRED, KeyParameters::ECDSAP256)
             .to_vec(), // wrong type
-        e.signed_input(TokenBindingType::Provided, KeyParameters::Rsa2048Pss)
+        e.signed_input(TokenBindingType::PROVIDED, KeyParameters::RSA2048_PSS)
             .to_vec(), // wrong kp
     ];
     for input in wrong_inputs {
         let sig = openssl_sign_with(&key.to_pkcs8().unwrap(), &input);
-        let m = message(&[(TokenBindingType::Provided, &tbid, &sig)]);
+        let m = message(&[(TokenBindingType::PROVIDED, &tbid, &sig)]);
         assert_eq!(
-            reason(check(&m, KeyParameters::EcdsaP256)),
+            reason(check(&m, KeyParameters::ECDSAP256)),
             "invalid_signature"
         );
     }
     // The right input, signed by OpenSSL, verifies: the input really is those 34 bytes.
     let right = openssl_sign_with(
         &key.to_pkcs8().unwrap(),
-        &e.signed_input(TokenBindingType::Provided, KeyParameters::EcdsaP256),
+        &e.signed_input(TokenBindingType::PROVIDED, KeyParameters::ECDSAP256),
     );
-    let m = message(&[(TokenBindingType::Provided, &tbid, &right)]);
-    assert_eq!(reason(check(&m, KeyParameters::EcdsaP256)), "valid");
+    let m = message(&[(TokenBindingType::PROVIDED, &tbid, &right)]);
+    assert_eq!(reason(check(&m, KeyParameters::ECDSAP256)), "valid");
 }
 
 /// ECDSA-P256-SHA256 signature by OpenSSL, converted from DER to raw R‖S.
@@ -350,16 +353,16 @@ fn t06_bindings_are_tied_to_this_connections_ekm() {
     let other = Ekm::new([0xee; 32]);
     let ptbid = p.token_binding_id().as_bytes().to_vec();
     let rtbid = r.token_binding_id().as_bytes().to_vec();
-    let ok_p = sign(&p, TokenBindingType::Provided, &e);
-    let referred_other_conn = sign(&r, TokenBindingType::Referred, &other);
+    let ok_p = sign(&p, TokenBindingType::PROVIDED, &e);
+    let referred_other_conn = sign(&r, TokenBindingType::REFERRED, &other);
     let m = message(&[
-        (TokenBindingType::Provided, &ptbid, &ok_p),
-        (TokenBindingType::Referred, &rtbid, &referred_other_conn),
+        (TokenBindingType::PROVIDED, &ptbid, &ok_p),
+        (TokenBindingType::REFERRED, &rtbid, &referred_other_conn),
     ]);
     assert_eq!(
-        check(&m, KeyParameters::EcdsaP256).unwrap_err(),
+        check(&m, KeyParameters::ECDSAP256).unwrap_err(),
         HeaderError::Invalid(ValidationError::InvalidSignature {
-            binding_type: TokenBindingType::Referred,
+            binding_type: TokenBindingType::REFERRED,
             detail: "does not verify over this connection's EKM"
         })
     );
@@ -371,13 +374,13 @@ fn t07_rsa_pss_salt_length_is_pinned_to_32() {
     let rsa = Rsa::generate(2048).unwrap();
     let pkey = PKey::from_rsa(rsa.clone()).unwrap();
     let tbid = TokenBindingId::rsa2048(
-        KeyParameters::Rsa2048Pss,
+        KeyParameters::RSA2048_PSS,
         &rsa.n().to_vec(),
         &rsa.e().to_vec(),
     )
     .unwrap();
     let e = ekm();
-    let input = e.signed_input(TokenBindingType::Provided, KeyParameters::Rsa2048Pss);
+    let input = e.signed_input(TokenBindingType::PROVIDED, KeyParameters::RSA2048_PSS);
     let pss = |salt: RsaPssSaltlen, mgf: MessageDigest| {
         let mut s = Signer::new(MessageDigest::sha256(), &pkey).unwrap();
         s.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
@@ -412,9 +415,9 @@ fn t07_rsa_pss_salt_length_is_pinned_to_32() {
         ),
     ];
     for (i, (sig, expected)) in cases.iter().enumerate() {
-        let m = message(&[(TokenBindingType::Provided, tbid.as_bytes(), sig)]);
+        let m = message(&[(TokenBindingType::PROVIDED, tbid.as_bytes(), sig)]);
         assert_eq!(
-            reason(check(&m, KeyParameters::Rsa2048Pss)),
+            reason(check(&m, KeyParameters::RSA2048_PSS)),
             *expected,
             "case {i}"
         );
@@ -424,31 +427,31 @@ fn t07_rsa_pss_salt_length_is_pinned_to_32() {
     let mut s = Signer::new(MessageDigest::sha256(), &pkey).unwrap();
     s.set_rsa_padding(Padding::PKCS1).unwrap();
     let pkcs1 = s.sign_oneshot_to_vec(&input).unwrap();
-    let m = message(&[(TokenBindingType::Provided, tbid.as_bytes(), &pkcs1)]);
+    let m = message(&[(TokenBindingType::PROVIDED, tbid.as_bytes(), &pkcs1)]);
     assert_eq!(
-        reason(check(&m, KeyParameters::Rsa2048Pss)),
+        reason(check(&m, KeyParameters::RSA2048_PSS)),
         "invalid_signature"
     );
 
     let tbid15 = TokenBindingId::rsa2048(
-        KeyParameters::Rsa2048Pkcs1_5,
+        KeyParameters::RSA2048_PKCS1_5,
         &rsa.n().to_vec(),
         &rsa.e().to_vec(),
     )
     .unwrap();
-    let input15 = e.signed_input(TokenBindingType::Provided, KeyParameters::Rsa2048Pkcs1_5);
+    let input15 = e.signed_input(TokenBindingType::PROVIDED, KeyParameters::RSA2048_PKCS1_5);
     let mut s = Signer::new(MessageDigest::sha256(), &pkey).unwrap();
     s.set_rsa_padding(Padding::PKCS1).unwrap();
     let good15 = s.sign_oneshot_to_vec(&input15).unwrap();
-    let m = message(&[(TokenBindingType::Provided, tbid15.as_bytes(), &good15)]);
-    assert_eq!(reason(check(&m, KeyParameters::Rsa2048Pkcs1_5)), "valid");
+    let m = message(&[(TokenBindingType::PROVIDED, tbid15.as_bytes(), &good15)]);
+    assert_eq!(reason(check(&m, KeyParameters::RSA2048_PKCS1_5)), "valid");
     let mut s = Signer::new(MessageDigest::sha256(), &pkey).unwrap();
     s.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
     s.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH).unwrap();
     let pss_as_15 = s.sign_oneshot_to_vec(&input15).unwrap();
-    let m = message(&[(TokenBindingType::Provided, tbid15.as_bytes(), &pss_as_15)]);
+    let m = message(&[(TokenBindingType::PROVIDED, tbid15.as_bytes(), &pss_as_15)]);
     assert_eq!(
-        reason(check(&m, KeyParameters::Rsa2048Pkcs1_5)),
+        reason(check(&m, KeyParameters::RSA2048_PKCS1_5)),
         "invalid_signature"
     );
 }
@@ -458,18 +461,18 @@ fn t07_rsa_pss_salt_length_is_pinned_to_32() {
 fn t08_key_parameter_matching() {
     let e = ekm();
     let ec = ec_key();
-    let rsa = SigningKey::generate(KeyParameters::Rsa2048Pss).unwrap();
+    let rsa = SigningKey::generate(KeyParameters::RSA2048_PSS).unwrap();
     let header = MessageBuilder::new(&e)
         .provided(&ec)
         .unwrap()
         .to_bytes()
         .unwrap();
-    for negotiated in [KeyParameters::Rsa2048Pss, KeyParameters::Rsa2048Pkcs1_5] {
+    for negotiated in [KeyParameters::RSA2048_PSS, KeyParameters::RSA2048_PKCS1_5] {
         assert_eq!(
             check(&header, negotiated).unwrap_err(),
             HeaderError::Invalid(ValidationError::KeyParametersMismatch {
                 negotiated,
-                provided: KeyParameters::EcdsaP256
+                provided: KeyParameters::ECDSAP256
             })
         );
     }
@@ -480,7 +483,7 @@ fn t08_key_parameter_matching() {
         .unwrap()
         .to_bytes()
         .unwrap();
-    let ok = check(&mixed, KeyParameters::EcdsaP256).unwrap();
+    let ok = check(&mixed, KeyParameters::ECDSAP256).unwrap();
     assert_eq!(ok.referred.as_ref(), Some(rsa.token_binding_id()));
     assert_eq!(ok.provided, *ec.token_binding_id());
 }
@@ -496,7 +499,7 @@ fn t09_header_value_is_strict_unpadded_base64url() {
         .to_header_value()
         .unwrap();
     assert!(value.starts_with("AIkAAgBBQ"));
-    assert!(verify_header(value.as_bytes(), &e, KeyParameters::EcdsaP256).is_ok());
+    assert!(verify_header(value.as_bytes(), &e, KeyParameters::ECDSAP256).is_ok());
     let bad = [
         format!("{value}="),
         format!("{value}=="),
@@ -511,18 +514,18 @@ fn t09_header_value_is_strict_unpadded_base64url() {
             continue; // no '-' or '_' in this value to replace
         }
         assert_eq!(
-            verify_header(b.as_bytes(), &e, KeyParameters::EcdsaP256).unwrap_err(),
+            verify_header(b.as_bytes(), &e, KeyParameters::ECDSAP256).unwrap_err(),
             HeaderError::Base64,
             "{b:?}"
         );
     }
     let huge = vec![b'A'; tokbind_proto::header::MAX_HEADER_VALUE_LEN + 4];
     assert_eq!(
-        reason(verify_header(&huge, &e, KeyParameters::EcdsaP256)),
+        reason(verify_header(&huge, &e, KeyParameters::ECDSAP256)),
         "header_too_long"
     );
     assert_eq!(
-        reason(verify_header(b"", &e, KeyParameters::EcdsaP256)),
+        reason(verify_header(b"", &e, KeyParameters::ECDSAP256)),
         "malformed_message"
     );
 }
@@ -535,30 +538,27 @@ fn t10_unknown_types() {
     let good = MessageBuilder::new(&e)
         .provided(&p)
         .unwrap()
-        .binding(TokenBindingType::Unknown(0x4d), &o)
+        .binding(TokenBindingType::new(0x4d), &o)
         .unwrap()
         .to_bytes()
         .unwrap();
-    let ok = check(&good, KeyParameters::EcdsaP256).unwrap();
+    let ok = check(&good, KeyParameters::ECDSAP256).unwrap();
     assert_eq!(
         ok.others,
-        vec![(
-            TokenBindingType::Unknown(0x4d),
-            o.token_binding_id().clone()
-        )]
+        vec![(TokenBindingType::new(0x4d), o.token_binding_id().clone())]
     );
     assert!(ok.referred.is_none());
 
     let ptbid = p.token_binding_id().as_bytes().to_vec();
     let otbid = o.token_binding_id().as_bytes().to_vec();
-    let psig = sign(&p, TokenBindingType::Provided, &e);
-    let wrong_type_sig = sign(&o, TokenBindingType::Unknown(0x0b), &e);
+    let psig = sign(&p, TokenBindingType::PROVIDED, &e);
+    let wrong_type_sig = sign(&o, TokenBindingType::new(0x0b), &e);
     let m = message(&[
-        (TokenBindingType::Provided, &ptbid, &psig),
-        (TokenBindingType::Unknown(0x4d), &otbid, &wrong_type_sig),
+        (TokenBindingType::PROVIDED, &ptbid, &psig),
+        (TokenBindingType::new(0x4d), &otbid, &wrong_type_sig),
     ]);
     assert_eq!(
-        reason(check(&m, KeyParameters::EcdsaP256)),
+        reason(check(&m, KeyParameters::ECDSAP256)),
         "invalid_signature"
     );
 }
@@ -569,28 +569,28 @@ fn t11_referred_with_unknown_key_parameters_is_dropped_not_trusted() {
     let e = ekm();
     let p = ec_key();
     let ptbid = p.token_binding_id().as_bytes().to_vec();
-    let psig = sign(&p, TokenBindingType::Provided, &e);
+    let psig = sign(&p, TokenBindingType::PROVIDED, &e);
     let unknown_tbid = [0x60, 0x00, 0x03, 1, 2, 3];
     let m = message(&[
-        (TokenBindingType::Provided, &ptbid, &psig),
-        (TokenBindingType::Referred, &unknown_tbid, &[0u8; 64]),
+        (TokenBindingType::PROVIDED, &ptbid, &psig),
+        (TokenBindingType::REFERRED, &unknown_tbid, &[0u8; 64]),
     ]);
-    let ok = check(&m, KeyParameters::EcdsaP256).unwrap();
+    let ok = check(&m, KeyParameters::ECDSAP256).unwrap();
     assert!(ok.referred.is_none());
     assert_eq!(
         ok.unverified,
-        vec![(TokenBindingType::Referred, KeyParameters::Unknown(0x60))]
+        vec![(TokenBindingType::REFERRED, KeyParameters::new(0x60))]
     );
     // …and an unknown-parameter *provided* binding can never match a negotiation.
-    let m = message(&[(TokenBindingType::Provided, &unknown_tbid, &[0u8; 64])]);
+    let m = message(&[(TokenBindingType::PROVIDED, &unknown_tbid, &[0u8; 64])]);
     assert_eq!(
-        reason(check(&m, KeyParameters::EcdsaP256)),
+        reason(check(&m, KeyParameters::ECDSAP256)),
         "key_parameters_mismatch"
     );
     let parsed = TokenBindingMessage::decode(&m).unwrap();
     assert_eq!(
-        validate(&parsed, &e, KeyParameters::Unknown(0x60)).unwrap_err(),
-        ValidationError::UnsupportedKeyParameters(KeyParameters::Unknown(0x60))
+        validate(&parsed, &e, KeyParameters::new(0x60)).unwrap_err(),
+        ValidationError::UnsupportedKeyParameters(KeyParameters::new(0x60))
     );
 }
 
@@ -606,36 +606,38 @@ fn t12_cardinality() {
             .to_bytes()
             .unwrap()
     };
-    use TokenBindingType::{Provided as P, Referred as R, Unknown as U};
+    const P: TokenBindingType = TokenBindingType::PROVIDED;
+    const R: TokenBindingType = TokenBindingType::REFERRED;
+    const U: fn(u8) -> TokenBindingType = TokenBindingType::new;
     assert_eq!(
-        reason(check(&build(&[R]), KeyParameters::EcdsaP256)),
+        reason(check(&build(&[R]), KeyParameters::ECDSAP256)),
         "missing_provided"
     );
     assert_eq!(
-        reason(check(&build(&[U(9)]), KeyParameters::EcdsaP256)),
+        reason(check(&build(&[U(9)]), KeyParameters::ECDSAP256)),
         "missing_provided"
     );
     assert_eq!(
-        reason(check(&build(&[P, P]), KeyParameters::EcdsaP256)),
+        reason(check(&build(&[P, P]), KeyParameters::ECDSAP256)),
         "duplicate_provided"
     );
     assert_eq!(
-        reason(check(&build(&[R, P, R]), KeyParameters::EcdsaP256)),
+        reason(check(&build(&[R, P, R]), KeyParameters::ECDSAP256)),
         "duplicate_referred"
     );
     assert_eq!(
-        reason(check(&build(&[R, P]), KeyParameters::EcdsaP256)),
+        reason(check(&build(&[R, P]), KeyParameters::ECDSAP256)),
         "valid",
         "order is free"
     );
     assert_eq!(
-        reason(check(&build(&[P, R, U(3), U(4)]), KeyParameters::EcdsaP256)),
+        reason(check(&build(&[P, R, U(3), U(4)]), KeyParameters::ECDSAP256)),
         "valid"
     );
     assert_eq!(
         reason(check(
             &build(&[P, R, U(3), U(4), U(5)]),
-            KeyParameters::EcdsaP256
+            KeyParameters::ECDSAP256
         )),
         "too_many_bindings"
     );
@@ -650,7 +652,7 @@ fn openssl_generated_p256_keys_interoperate() {
         .unwrap()
         .private_key_to_pkcs8()
         .unwrap();
-    let key = SigningKey::from_pkcs8(KeyParameters::EcdsaP256, &pkcs8).unwrap();
+    let key = SigningKey::from_pkcs8(KeyParameters::ECDSAP256, &pkcs8).unwrap();
     let mut ctx = BigNumContext::new().unwrap();
     let point = ec
         .public_key()
@@ -667,5 +669,5 @@ fn openssl_generated_p256_keys_interoperate() {
         .unwrap()
         .to_bytes()
         .unwrap();
-    assert_eq!(reason(check(&header, KeyParameters::EcdsaP256)), "valid");
+    assert_eq!(reason(check(&header, KeyParameters::ECDSAP256)), "valid");
 }

@@ -50,17 +50,21 @@ fn spec_vectors_decode_reencode_and_verify() {
         }
         for (b, e) in message.bindings().iter().zip(expected) {
             assert_eq!(
-                u8::from(b.binding_type) as u64,
+                u8::from(b.binding_type()) as u64,
                 e["type"].as_u64().unwrap(),
                 "{name}"
             );
-            assert_eq!(b.id.key_parameters(), kp(&e["key_parameters"]), "{name}");
+            assert_eq!(b.id().key_parameters(), kp(&e["key_parameters"]), "{name}");
             assert_eq!(
-                base64url::encode(b.id.as_bytes()),
+                base64url::encode(b.id().as_bytes()),
                 e["tbid"].as_str().unwrap(),
                 "{name}"
             );
-            assert_eq!(b.id.tbh().to_string(), e["tbh"].as_str().unwrap(), "{name}");
+            assert_eq!(
+                b.id().tbh().to_string(),
+                e["tbh"].as_str().unwrap(),
+                "{name}"
+            );
         }
 
         let expect = v["expect"].as_str().unwrap();
@@ -76,13 +80,13 @@ fn spec_vectors_decode_reencode_and_verify() {
         // The verified IDs are exactly the bindings of the message, by role.
         for (b, e) in message.bindings().iter().zip(expected) {
             let known = KeyParameters::from(e["key_parameters"].as_u64().unwrap() as u8).is_known();
-            match b.binding_type {
-                TokenBindingType::Provided => assert_eq!(ok.provided, b.id, "{name}"),
-                TokenBindingType::Referred if known => {
-                    assert_eq!(ok.referred.as_ref().unwrap(), &b.id.to_owned(), "{name}")
+            match b.binding_type() {
+                TokenBindingType::PROVIDED => assert_eq!(ok.provided, b.id(), "{name}"),
+                TokenBindingType::REFERRED if known => {
+                    assert_eq!(ok.referred.as_ref().unwrap(), &b.id().to_owned(), "{name}")
                 }
-                TokenBindingType::Referred => assert!(ok.referred.is_none(), "{name}"),
-                other => assert!(ok.others.contains(&(other, b.id.to_owned())), "{name}"),
+                TokenBindingType::REFERRED => assert!(ok.referred.is_none(), "{name}"),
+                other => assert!(ok.others.contains(&(other, b.id().to_owned())), "{name}"),
             }
         }
 
@@ -107,7 +111,7 @@ fn spec_binding(name: &str, index: usize) -> (String, String) {
     let header = v["header"].as_str().unwrap();
     let bytes = base64url::decode(header.as_bytes()).unwrap();
     let message = TokenBindingMessage::decode(&bytes).unwrap();
-    let id = message.bindings()[index].id;
+    let id = message.bindings()[index].id();
     (base64url::encode(id.as_bytes()), id.tbh().to_string())
 }
 

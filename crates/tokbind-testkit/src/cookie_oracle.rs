@@ -139,7 +139,7 @@ impl Harness {
             .layer(cookies)
             .layer(dbsc);
         let key = || {
-            let k = SigningKey::generate(KeyParameters::EcdsaP256).expect("key");
+            let k = SigningKey::generate(KeyParameters::ECDSAP256).expect("key");
             ProvenKey::token_binding(k.token_binding_id())
         };
         let (victim, thief) = (key(), key());

@@ -57,7 +57,7 @@ async fn tls12_negotiates_and_both_ends_export_the_same_ekm() {
     let client = pair.client.unwrap();
     let expected = Negotiated {
         version: ProtocolVersion::V1_0,
-        key_parameters: KeyParameters::EcdsaP256,
+        key_parameters: KeyParameters::ECDSAP256,
     };
     assert_eq!(pair.server.negotiated(), Some(expected));
     assert_eq!(client.negotiated(), Some(expected));
@@ -68,7 +68,9 @@ async fn tls12_negotiates_and_both_ends_export_the_same_ekm() {
     assert!(pair.server.ekm().is_some());
 }
 
-use KeyParameters::{EcdsaP256 as EC, Rsa2048Pkcs1_5 as PKCS1, Rsa2048Pss as PSS};
+const EC: KeyParameters = KeyParameters::ECDSAP256;
+const PKCS1: KeyParameters = KeyParameters::RSA2048_PKCS1_5;
+const PSS: KeyParameters = KeyParameters::RSA2048_PSS;
 
 fn acceptor(cert: &SelfSigned) -> tokbind_tls::AcceptorBuilder {
     TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem).unwrap()

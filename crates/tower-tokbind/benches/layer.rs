@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
         .service(inner);
     let mut bare = inner;
 
-    let key = SigningKey::generate(KeyParameters::EcdsaP256).unwrap();
+    let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
     let ekm = [0x33; 32];
     let info = connection(ekm);
     let header = MessageBuilder::new(&Ekm::new(ekm))

@@ -393,14 +393,14 @@ mod tests {
         assert_eq!(
             v.others[0],
             (
-                TokenBindingType::Unknown(0x4d),
+                TokenBindingType::new(0x4d),
                 TokenBindingId::from_base64url(O1).unwrap()
             )
         );
         assert_eq!(
             v.others[1],
             (
-                TokenBindingType::Unknown(11),
+                TokenBindingType::new(11),
                 TokenBindingId::from_base64url(O2).unwrap()
             )
         );
@@ -408,7 +408,7 @@ mod tests {
         assert_eq!(encode_others(&v.others).unwrap(), format!("4d.{O1},b.{O2}"));
         assert_eq!(
             decode_other(&format!("0b.{O2}")).unwrap().0,
-            TokenBindingType::Unknown(11)
+            TokenBindingType::new(11)
         );
     }
 

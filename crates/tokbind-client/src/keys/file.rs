@@ -245,13 +245,13 @@ mod tests {
         let dir = temp_dir("persist");
         let store = FileKeyStore::open(&dir).unwrap();
         let a = store
-            .key_for("example.com", KeyParameters::EcdsaP256)
+            .key_for("example.com", KeyParameters::ECDSAP256)
             .unwrap()
             .token_binding_id()
             .clone();
         let again = FileKeyStore::open(&dir)
             .unwrap()
-            .key_for("example.com", KeyParameters::EcdsaP256)
+            .key_for("example.com", KeyParameters::ECDSAP256)
             .unwrap();
         assert_eq!(again.token_binding_id(), &a, "same key after a restart");
         #[cfg(unix)]
@@ -259,7 +259,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(
-                mode(&store.path("example.com", KeyParameters::EcdsaP256)),
+                mode(&store.path("example.com", KeyParameters::ECDSAP256)),
                 0o600
             );
             assert_eq!(mode(&dir), 0o700);
@@ -273,14 +273,14 @@ mod tests {
         let dir = temp_dir("corrupt");
         let store = FileKeyStore::open(&dir).unwrap();
         store
-            .key_for("example.com", KeyParameters::EcdsaP256)
+            .key_for("example.com", KeyParameters::ECDSAP256)
             .unwrap();
-        let path = store.path("example.com", KeyParameters::EcdsaP256);
+        let path = store.path("example.com", KeyParameters::ECDSAP256);
         let before = fs::read(&path).unwrap();
         fs::write(&path, b"not a key").unwrap();
         let err = FileKeyStore::open(&dir)
             .unwrap()
-            .key_for("example.com", KeyParameters::EcdsaP256)
+            .key_for("example.com", KeyParameters::ECDSAP256)
             .unwrap_err();
         assert!(matches!(err, KeyStoreError::Corrupt { .. }), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"not a key", "left as found");
@@ -297,7 +297,7 @@ mod tests {
                     s.spawn(|| {
                         FileKeyStore::open(&dir)
                             .unwrap()
-                            .key_for("race.example", KeyParameters::EcdsaP256)
+                            .key_for("race.example", KeyParameters::ECDSAP256)
                             .unwrap()
                             .token_binding_id()
                             .clone()
@@ -320,19 +320,19 @@ mod tests {
         let dir = temp_dir("reset");
         let store = FileKeyStore::open(&dir).unwrap();
         let a = store
-            .key_for("a.example", KeyParameters::EcdsaP256)
+            .key_for("a.example", KeyParameters::ECDSAP256)
             .unwrap()
             .token_binding_id()
             .clone();
         store
-            .key_for("b.example", KeyParameters::EcdsaP256)
+            .key_for("b.example", KeyParameters::ECDSAP256)
             .unwrap();
-        store.key_for("::1", KeyParameters::EcdsaP256).unwrap();
+        store.key_for("::1", KeyParameters::ECDSAP256).unwrap();
         let scopes: Vec<String> = store.list().unwrap().into_iter().map(|k| k.scope).collect();
         assert_eq!(scopes, ["::1", "a.example", "b.example"]);
         assert_eq!(store.reset(Some("a.example")).unwrap(), 1);
         let fresh = store
-            .key_for("a.example", KeyParameters::EcdsaP256)
+            .key_for("a.example", KeyParameters::ECDSAP256)
             .unwrap();
         assert_ne!(
             fresh.token_binding_id(),

@@ -108,18 +108,18 @@ impl Pkcs11KeyStore {
             Attribute::Label(label.to_vec()),
         ];
         let (mechanism, mut public) = match key_parameters {
-            KeyParameters::EcdsaP256 => (
+            KeyParameters::ECDSAP256 => (
                 Mechanism::EccKeyPairGen,
                 vec![Attribute::EcParams(P256_PARAMS.to_vec())],
             ),
-            KeyParameters::Rsa2048Pss | KeyParameters::Rsa2048Pkcs1_5 => (
+            KeyParameters::RSA2048_PSS | KeyParameters::RSA2048_PKCS1_5 => (
                 Mechanism::RsaPkcsKeyPairGen,
                 vec![
                     Attribute::ModulusBits(2048.into()),
                     Attribute::PublicExponent(vec![1, 0, 1]),
                 ],
             ),
-            KeyParameters::Unknown(_) => {
+            _ => {
                 return Err(SignError::UnsupportedKeyParameters(key_parameters).into());
             }
         };
@@ -144,7 +144,7 @@ impl Pkcs11KeyStore {
             location: format!("PKCS#11 object {public}"),
             reason: reason.into(),
         };
-        if key_parameters == KeyParameters::EcdsaP256 {
+        if key_parameters == KeyParameters::ECDSAP256 {
             let attrs = session
                 .get_attributes(public, &[AttributeType::EcPoint])
                 .map_err(p11)?;
@@ -308,16 +308,16 @@ impl TokenBindingSigner for Pkcs11Key {
             SignError::Backend
         };
         match self.key_parameters {
-            KeyParameters::EcdsaP256 => {
+            KeyParameters::ECDSAP256 => {
                 let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signed_input);
                 session
                     .sign(&Mechanism::Ecdsa, self.private, digest.as_ref())
                     .map_err(backend)
             }
-            KeyParameters::Rsa2048Pkcs1_5 => session
+            KeyParameters::RSA2048_PKCS1_5 => session
                 .sign(&Mechanism::Sha256RsaPkcs, self.private, signed_input)
                 .map_err(backend),
-            KeyParameters::Rsa2048Pss => {
+            KeyParameters::RSA2048_PSS => {
                 let params = PkcsPssParams {
                     hash_alg: MechanismType::SHA256,
                     mgf: PkcsMgfType::MGF1_SHA256,

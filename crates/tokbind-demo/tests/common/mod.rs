@@ -59,7 +59,7 @@ pub fn program(name: &str, package: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
-            panic!("`{name}` not found: install it with `apt-get install {package}` (.ci/run does)")
+            panic!("`{name}` not found: install it with `apt-get install {package}` (scripts/test does)")
         })
 }
 

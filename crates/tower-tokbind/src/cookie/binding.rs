@@ -269,7 +269,7 @@ mod tests {
 
     fn proven() -> ProvenKey {
         ProvenKey::token_binding(
-            SigningKey::generate(KeyParameters::EcdsaP256)
+            SigningKey::generate(KeyParameters::ECDSAP256)
                 .unwrap()
                 .token_binding_id(),
         )
