@@ -27,7 +27,8 @@ pub const MAX_HEADER_VALUE_LEN: usize = (2 + 65535usize).div_ceil(3) * 4;
 /// Messages up to this many bytes are decoded without touching the heap.
 pub const INLINE_MESSAGE_LEN: usize = 1536;
 
-/// Why a header value was rejected. [`HeaderError::reason`] gives a stable code.
+/// Why a header value was rejected. [`HeaderError::kind`] gives the reason as a `Copy`
+/// value to match on, [`HeaderError::reason`] as a stable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeaderError {
@@ -46,13 +47,96 @@ pub enum HeaderError {
 }
 
 impl HeaderError {
+    /// What was wrong, without the details.
+    pub fn kind(&self) -> HeaderErrorKind {
+        match self {
+            Self::TooLong(_) => HeaderErrorKind::HeaderTooLong,
+            Self::Base64 => HeaderErrorKind::InvalidBase64,
+            Self::Malformed(_) => HeaderErrorKind::MalformedMessage,
+            Self::Invalid(e) => match e {
+                ValidationError::TooManyBindings { .. } => HeaderErrorKind::TooManyBindings,
+                ValidationError::MissingProvided => HeaderErrorKind::MissingProvided,
+                ValidationError::DuplicateProvided => HeaderErrorKind::DuplicateProvided,
+                ValidationError::DuplicateReferred => HeaderErrorKind::DuplicateReferred,
+                ValidationError::KeyParametersMismatch { .. } => {
+                    HeaderErrorKind::KeyParametersMismatch
+                }
+                ValidationError::UnsupportedKeyParameters(_) => {
+                    HeaderErrorKind::UnsupportedKeyParameters
+                }
+                ValidationError::InvalidPublicKey(_) => HeaderErrorKind::InvalidPublicKey,
+                ValidationError::InvalidSignature { .. } => HeaderErrorKind::InvalidSignature,
+            },
+        }
+    }
+
     /// A stable, machine-readable code.
     pub fn reason(&self) -> &'static str {
+        self.kind().reason()
+    }
+}
+
+/// What was wrong with a header value, as a `Copy` value: one per [`HeaderError`] and
+/// [`ValidationError`] variant, each with its own stable code. Layers wrap it rather than
+/// relabel it, so a new error here gets its own code everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeaderErrorKind {
+    /// Longer than any valid message encoding.
+    HeaderTooLong,
+    /// Not strict unpadded base64url (RFC 8473 §2).
+    InvalidBase64,
+    /// The decoded bytes are not a well-formed TokenBindingMessage (RFC 8471 §3).
+    MalformedMessage,
+    /// More bindings than [`ValidationOptions::max_bindings`].
+    TooManyBindings,
+    /// No provided binding (RFC 8473 §2: exactly one is required).
+    MissingProvided,
+    /// More than one provided binding.
+    DuplicateProvided,
+    /// More than one referred binding.
+    DuplicateReferred,
+    /// The provided binding does not use the negotiated key parameters (RFC 8471 §4.2).
+    KeyParametersMismatch,
+    /// The negotiated key parameters cannot be verified.
+    UnsupportedKeyParameters,
+    /// A binding's public key is unusable.
+    InvalidPublicKey,
+    /// A signature does not verify over this connection's EKM: a forged header, or one
+    /// replayed from another connection.
+    InvalidSignature,
+}
+
+impl HeaderErrorKind {
+    /// Every kind, for tables, metrics and tests.
+    pub const ALL: &'static [HeaderErrorKind] = &[
+        Self::HeaderTooLong,
+        Self::InvalidBase64,
+        Self::MalformedMessage,
+        Self::TooManyBindings,
+        Self::MissingProvided,
+        Self::DuplicateProvided,
+        Self::DuplicateReferred,
+        Self::KeyParametersMismatch,
+        Self::UnsupportedKeyParameters,
+        Self::InvalidPublicKey,
+        Self::InvalidSignature,
+    ];
+
+    /// The stable, machine-readable code.
+    pub const fn reason(self) -> &'static str {
         match self {
-            Self::TooLong(_) => "header_too_long",
-            Self::Base64 => "invalid_base64url",
-            Self::Malformed(_) => "malformed_message",
-            Self::Invalid(e) => e.reason(),
+            Self::HeaderTooLong => "header_too_long",
+            Self::InvalidBase64 => "invalid_base64url",
+            Self::MalformedMessage => "malformed_message",
+            Self::TooManyBindings => "too_many_bindings",
+            Self::MissingProvided => "missing_provided",
+            Self::DuplicateProvided => "duplicate_provided",
+            Self::DuplicateReferred => "duplicate_referred",
+            Self::KeyParametersMismatch => "key_parameters_mismatch",
+            Self::UnsupportedKeyParameters => "unsupported_key_parameters",
+            Self::InvalidPublicKey => "invalid_public_key",
+            Self::InvalidSignature => "invalid_signature",
         }
     }
 }

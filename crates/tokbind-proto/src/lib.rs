@@ -70,7 +70,7 @@ pub use codec::DecodeError;
 pub use connection::{ConnectionInfo, NotNegotiated, TlsVersion};
 pub use crypto::{InvalidKey, PreparedKey, SignError, SigningKey, TokenBindingSigner};
 pub use ekm::{EKM_LEN, EXPORTER_LABEL, Ekm};
-pub use header::{HeaderError, verify_header, verify_header_with};
+pub use header::{HeaderError, HeaderErrorKind, verify_header, verify_header_with};
 pub use id::{PublicKey, Tbh, TokenBindingId, TokenBindingIdRef};
 pub use message::{Extensions, TokenBinding, TokenBindingMessage};
 pub use negotiation::{

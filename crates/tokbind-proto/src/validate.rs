@@ -124,16 +124,7 @@ pub enum ValidationError {
 impl ValidationError {
     /// A stable, machine-readable code (used in HTTP problem responses and metrics).
     pub fn reason(&self) -> &'static str {
-        match self {
-            Self::TooManyBindings { .. } => "too_many_bindings",
-            Self::MissingProvided => "missing_provided",
-            Self::DuplicateProvided => "duplicate_provided",
-            Self::DuplicateReferred => "duplicate_referred",
-            Self::KeyParametersMismatch { .. } => "key_parameters_mismatch",
-            Self::UnsupportedKeyParameters(_) => "unsupported_key_parameters",
-            Self::InvalidPublicKey(_) => "invalid_public_key",
-            Self::InvalidSignature { .. } => "invalid_signature",
-        }
+        crate::HeaderError::Invalid(*self).reason()
     }
 }
 

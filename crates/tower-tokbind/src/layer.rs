@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokbind_proto::ValidationOptions;
 use tower_layer::Layer;
 
+use crate::response::{RejectionResponse, Responder};
 use crate::service::TokenBinding;
 
 /// What to do with a request that carries no Token Binding header on a connection that
@@ -56,6 +57,7 @@ pub(crate) struct Config {
     pub(crate) missing_header: MissingHeader,
     pub(crate) unnegotiated: Unnegotiated,
     pub(crate) options: ValidationOptions,
+    pub(crate) responder: Responder,
 }
 
 impl Default for TokenBindingLayer {
@@ -73,6 +75,7 @@ impl TokenBindingLayer {
                 missing_header: MissingHeader::Reject,
                 unnegotiated: Unnegotiated::Allow,
                 options: ValidationOptions::default(),
+                responder: Responder::default(),
             }),
         }
     }
@@ -101,6 +104,15 @@ impl TokenBindingLayer {
     /// Most bindings one message may carry (default 4; each costs a signature check).
     pub fn max_bindings(self, max: usize) -> Self {
         self.with(|c| c.options = c.options.with_max_bindings(max))
+    }
+
+    /// How refused requests are answered (default [`ProblemJson`](crate::ProblemJson)). The
+    /// status and reason are the rejection's to choose; the hook chooses the form. The
+    /// [`TokenBindingRejection`](crate::TokenBindingRejection) is put in the response's
+    /// extensions whatever the hook returns.
+    pub fn rejection_response(self, hook: impl RejectionResponse) -> Self {
+        let hook = Responder(std::sync::Arc::new(hook));
+        self.with(|c| c.responder = hook)
     }
 }
 

@@ -62,6 +62,7 @@ mod layer;
 pub mod possession;
 pub mod problem;
 mod rejection;
+pub mod response;
 mod service;
 pub mod ttrp;
 
@@ -73,4 +74,6 @@ pub use include_referred::IncludeReferredLayer;
 pub use layer::{MissingHeader, TokenBindingLayer, Unnegotiated};
 pub use possession::add_proven_key;
 pub use rejection::{RejectionKind, TokenBindingRejection};
+pub use response::{ProblemJson, RejectionResponse};
 pub use service::TokenBinding;
+pub use tokbind_proto::HeaderErrorKind;

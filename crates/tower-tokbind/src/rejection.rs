@@ -3,39 +3,24 @@
 use std::borrow::Cow;
 
 use axum_core::response::{IntoResponse, Response};
-use bytes::Bytes;
 use http::StatusCode;
-use tokbind_proto::{HeaderError, ValidationError};
+use tokbind_proto::{HeaderError, HeaderErrorKind};
 
 /// What was wrong, as a stable code. Match on it; do not parse the messages.
+///
+/// What the header value itself got wrong is the protocol crate's
+/// [`HeaderErrorKind`], wrapped rather than relabelled: a reason added there has its own
+/// code here too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RejectionKind {
     /// More than one `Sec-Token-Binding` header (RFC 8473 §2 mandates 400).
     DuplicateHeader,
-    /// The header value is longer than any message could encode to.
-    HeaderTooLong,
-    /// The header value is not unpadded base64url.
-    InvalidBase64,
-    /// The decoded bytes are not a well-formed TokenBindingMessage.
-    MalformedMessage,
-    /// No provided binding in the message.
-    MissingProvided,
-    /// Two or more provided bindings.
-    DuplicateProvided,
-    /// Two or more referred bindings.
-    DuplicateReferred,
-    /// More bindings than the layer accepts.
-    TooManyBindings,
-    /// The provided binding does not use the negotiated key parameters.
-    KeyParametersMismatch,
-    /// The negotiated key parameters cannot be verified.
-    UnsupportedKeyParameters,
-    /// A binding's public key is unusable.
-    InvalidPublicKey,
-    /// A signature does not verify over this connection's EKM — a forged header, or one
-    /// replayed from another connection.
-    InvalidSignature,
+    /// The header value does not decode, parse or verify (RFC 8471 §3, §4.2; RFC 8473 §2):
+    /// too long, not base64url, malformed, a missing or duplicate binding, key parameters
+    /// other than the negotiated ones, an unusable key, or a bad signature, which is what a
+    /// header replayed from another connection or signed by another key looks like.
+    Header(HeaderErrorKind),
     /// A Token Binding header on a connection that did not negotiate Token Binding
     /// (RFC 8471 §4.2: the server MUST reject it).
     NotNegotiated,
@@ -54,21 +39,25 @@ pub enum RejectionKind {
 }
 
 impl RejectionKind {
+    /// Every kind, for tables, metrics and tests.
+    pub fn all() -> impl Iterator<Item = RejectionKind> {
+        [
+            Self::DuplicateHeader,
+            Self::NotNegotiated,
+            Self::MissingHeader,
+            Self::TokenBindingRequired,
+            Self::MalformedForwardedHeader,
+            Self::MissingConnectionInfo,
+        ]
+        .into_iter()
+        .chain(HeaderErrorKind::ALL.iter().copied().map(Self::Header))
+    }
+
     /// The stable machine-readable code (the `reason` member of the problem response).
     pub fn reason(self) -> &'static str {
         match self {
             Self::DuplicateHeader => "duplicate_header",
-            Self::HeaderTooLong => "header_too_long",
-            Self::InvalidBase64 => "invalid_base64url",
-            Self::MalformedMessage => "malformed_message",
-            Self::MissingProvided => "missing_provided",
-            Self::DuplicateProvided => "duplicate_provided",
-            Self::DuplicateReferred => "duplicate_referred",
-            Self::TooManyBindings => "too_many_bindings",
-            Self::KeyParametersMismatch => "key_parameters_mismatch",
-            Self::UnsupportedKeyParameters => "unsupported_key_parameters",
-            Self::InvalidPublicKey => "invalid_public_key",
-            Self::InvalidSignature => "invalid_signature",
+            Self::Header(kind) => kind.reason(),
             Self::NotNegotiated => "not_negotiated",
             Self::MissingHeader => "missing_header",
             Self::TokenBindingRequired => "token_binding_required",
@@ -82,25 +71,6 @@ impl RejectionKind {
         match self {
             Self::MissingConnectionInfo => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    fn from_header_error(e: &HeaderError) -> Self {
-        match e {
-            HeaderError::TooLong(_) => Self::HeaderTooLong,
-            HeaderError::Base64 => Self::InvalidBase64,
-            HeaderError::Malformed(_) => Self::MalformedMessage,
-            HeaderError::Invalid(v) => match v {
-                ValidationError::TooManyBindings { .. } => Self::TooManyBindings,
-                ValidationError::MissingProvided => Self::MissingProvided,
-                ValidationError::DuplicateProvided => Self::DuplicateProvided,
-                ValidationError::DuplicateReferred => Self::DuplicateReferred,
-                ValidationError::KeyParametersMismatch { .. } => Self::KeyParametersMismatch,
-                ValidationError::UnsupportedKeyParameters(_) => Self::UnsupportedKeyParameters,
-                ValidationError::InvalidPublicKey(_) => Self::InvalidPublicKey,
-                _ => Self::InvalidSignature,
-            },
-            _ => Self::MalformedMessage,
         }
     }
 }
@@ -126,7 +96,7 @@ impl TokenBindingRejection {
     }
 
     pub(crate) fn from_header_error(e: &HeaderError) -> Self {
-        Self::new(RejectionKind::from_header_error(e), e.to_string())
+        Self::new(RejectionKind::Header(e.kind()), e.to_string())
     }
 
     /// What was wrong.
@@ -153,14 +123,6 @@ impl TokenBindingRejection {
     pub fn body(&self) -> String {
         crate::problem::problem_body(self.status(), self.reason(), &self.detail)
     }
-
-    /// The response, with the given body type (the layer's and `IntoResponse`'s share).
-    pub(crate) fn to_response<B: From<Bytes>>(&self) -> http::Response<B> {
-        let mut res: http::Response<B> =
-            crate::problem::problem_response(self.status(), self.reason(), &self.detail);
-        res.extensions_mut().insert(self.clone());
-        res
-    }
 }
 
 impl std::fmt::Display for TokenBindingRejection {
@@ -173,6 +135,8 @@ impl std::error::Error for TokenBindingRejection {}
 
 impl IntoResponse for TokenBindingRejection {
     fn into_response(self) -> Response {
-        self.to_response()
+        crate::response::Responder::default()
+            .respond(self)
+            .map(axum_core::body::Body::new)
     }
 }

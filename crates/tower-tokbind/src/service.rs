@@ -118,7 +118,7 @@ where
                     detail = rejection.detail(),
                     "request rejected"
                 );
-                ResponseFuture::rejected(rejection.to_response::<Full<Bytes>>())
+                ResponseFuture::rejected(self.config.responder.respond(rejection))
             }
         }
     }

@@ -55,6 +55,7 @@ use crate::extract::TokenBindingState;
 use crate::future::ResponseFuture;
 use crate::possession::add_proven_key;
 use crate::rejection::{RejectionKind, TokenBindingRejection};
+use crate::response::{RejectionResponse, Responder};
 
 /// `Sec-Provided-Token-Binding-ID`.
 pub const SEC_PROVIDED_TOKEN_BINDING_ID: HeaderName =
@@ -222,6 +223,7 @@ fn malformed(detail: String) -> TokenBindingRejection {
 #[must_use]
 pub struct ForwardedTokenBindingLayer {
     trusted: Arc<Vec<IpNet>>,
+    responder: Responder,
 }
 
 /// A trusted-hop entry is neither an IP address nor a CIDR block.
@@ -254,7 +256,15 @@ impl ForwardedTokenBindingLayer {
             .collect::<Result<_, _>>()?;
         Ok(Self {
             trusted: Arc::new(trusted),
+            responder: Responder::default(),
         })
+    }
+
+    /// How refused requests are answered (default [`ProblemJson`](crate::ProblemJson)), as
+    /// [`TokenBindingLayer::rejection_response`](crate::TokenBindingLayer::rejection_response).
+    pub fn rejection_response(mut self, hook: impl RejectionResponse) -> Self {
+        self.responder = Responder(Arc::new(hook));
+        self
     }
 
     fn trusts<B>(&self, req: &Request<B>) -> bool {
@@ -311,7 +321,7 @@ where
                         detail = rejection.detail(),
                         "malformed Token Binding headers from a trusted proxy"
                     );
-                    return ResponseFuture::rejected(rejection.to_response());
+                    return ResponseFuture::rejected(self.layer.responder.respond(rejection));
                 }
             }
         } else {
