@@ -10,6 +10,7 @@
 //! on another connection pass).
 
 use core::fmt;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::ekm::Ekm;
@@ -48,6 +49,7 @@ pub struct ConnectionInfo {
     session_reused: bool,
     token_binding: Option<BoundConnection>,
     client_certificate: Option<Arc<[u8]>>,
+    peer_addr: Option<SocketAddr>,
 }
 
 /// The Token Binding state of a connection that negotiated it.
@@ -78,6 +80,7 @@ impl ConnectionInfo {
             session_reused,
             token_binding: None,
             client_certificate: None,
+            peer_addr: None,
         }
     }
 
@@ -99,7 +102,20 @@ impl ConnectionInfo {
                 cache: Mutex::new(VerdictCache::default()),
             }),
             client_certificate: None,
+            peer_addr: None,
         }
+    }
+
+    /// The same facts, for a connection from `peer` (the TCP peer the server accepted, which
+    /// is what a layer that trusts some peers, such as a TTRP backend's, decides on).
+    pub fn with_peer_addr(mut self, peer: SocketAddr) -> Self {
+        self.peer_addr = Some(peer);
+        self
+    }
+
+    /// The TCP peer, when the server that accepted the connection said.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
     }
 
     /// The connection's TLS client certificate (DER), when the client presented one.

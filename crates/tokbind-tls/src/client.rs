@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_openssl::SslStream;
 
 use crate::error::{ConfigError, HandshakeError};
-use crate::handshake;
+use crate::handshake::{self, Disabled};
 use crate::server::ALPN;
 
 /// Opens TLS connections that offer Token Binding. Cheap to clone.
@@ -117,9 +117,10 @@ impl TokenBindingConnector {
             .map_err(HandshakeError::Tls)?;
         match handshake::finish(tls.ssl()) {
             (info, None) => Ok((tls, info)),
-            (_, Some(_)) => Err(HandshakeError::TokenBinding(
-                NegotiationError::MissingEmsOrRenegotiationIndication,
-            )),
+            (_, Some(Disabled::Exporter(e))) => Err(HandshakeError::Exporter(e)),
+            (_, Some(Disabled::MissingEmsOrRi | Disabled::Version)) => Err(
+                HandshakeError::TokenBinding(NegotiationError::MissingEmsOrRenegotiationIndication),
+            ),
         }
     }
 }

@@ -11,7 +11,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use tokbind_proto::ProvenKeys;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower::ServiceExt as _;
@@ -103,15 +102,10 @@ pub(crate) async fn serve<S, B>(
 
     let limits = &shared.limits;
     let pace = limits.pace();
-    let info = Arc::new(info);
-    let certificate_key = info.client_certificate_key();
+    let info = Arc::new(info.with_peer_addr(peer));
     let service = service.map_request(move |req: Request<Incoming>| {
         let mut req = req.map(|body| RequestBody::new(body, pace));
         req.extensions_mut().insert(Arc::clone(&info));
-        // A client certificate proves its key on every request of the connection.
-        if let Some(key) = &certificate_key {
-            req.extensions_mut().insert(ProvenKeys::one(key.clone()));
-        }
         req
     });
     let activity = Arc::new(Activity::new());

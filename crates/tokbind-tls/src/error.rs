@@ -51,4 +51,8 @@ pub enum HandshakeError {
     /// The handshake completed but Token Binding was negotiated where it must not be.
     #[error("Token Binding: {0}")]
     TokenBinding(NegotiationError),
+    /// Token Binding was negotiated but the TLS exporter (RFC 5705) failed, so the
+    /// connection has no EKM to sign or verify over (RFC 8471 §3.3).
+    #[error("exporting the Token Binding keying material: {0}")]
+    Exporter(openssl::error::ErrorStack),
 }

@@ -68,14 +68,17 @@ pub(crate) fn tls_version(ssl: &SslRef) -> TlsVersion {
     }
 }
 
-/// Why a finished handshake must not carry Token Binding even though the extension was
+/// Why a finished handshake carries no Token Binding even though the extension was
 /// exchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unsafe {
+#[derive(Debug)]
+pub(crate) enum Disabled {
     /// TLS ≤ 1.2 without Extended Master Secret or renegotiation indication (RFC 8472 §3).
     MissingEmsOrRi,
     /// Neither TLS 1.2 nor 1.3.
     Version,
+    /// The TLS exporter (RFC 5705, RFC 8471 §3.3) failed, so there is no EKM to verify
+    /// signatures over.
+    Exporter(openssl::error::ErrorStack),
 }
 
 /// Build the connection's info after the handshake, exporting the EKM if Token Binding was
@@ -83,7 +86,7 @@ pub(crate) enum Unsafe {
 /// reports EMS once the handshake is over), so a disagreement can never leave Token
 /// Binding active on a connection without them: the info then says "not negotiated" and
 /// the reason is returned alongside.
-pub(crate) fn finish(ssl: &SslRef) -> (ConnectionInfo, Option<Unsafe>) {
+pub(crate) fn finish(ssl: &SslRef) -> (ConnectionInfo, Option<Disabled>) {
     let version = tls_version(ssl);
     let ems = ffi::extended_master_secret(ssl).unwrap_or(false);
     let reused = ssl.session_reused();
@@ -94,8 +97,8 @@ pub(crate) fn finish(ssl: &SslRef) -> (ConnectionInfo, Option<Unsafe>) {
     match version {
         TlsVersion::Tls13 => {}
         TlsVersion::Tls12 if ems && ffi::secure_renegotiation(ssl) => {}
-        TlsVersion::Tls12 => return (plain(), Some(Unsafe::MissingEmsOrRi)),
-        _ => return (plain(), Some(Unsafe::Version)),
+        TlsVersion::Tls12 => return (plain(), Some(Disabled::MissingEmsOrRi)),
+        _ => return (plain(), Some(Disabled::Version)),
     }
     match Ekm::export_with(|buf| ssl.export_keying_material(buf, EXPORTER_LABEL, None)) {
         Ok(ekm) => (
@@ -103,6 +106,6 @@ pub(crate) fn finish(ssl: &SslRef) -> (ConnectionInfo, Option<Unsafe>) {
             None,
         ),
         // Without an EKM nothing can be verified: the connection carries no Token Binding.
-        Err(_) => (plain(), Some(Unsafe::Version)),
+        Err(e) => (plain(), Some(Disabled::Exporter(e))),
     }
 }

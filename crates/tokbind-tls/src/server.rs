@@ -119,11 +119,11 @@ impl TokenBindingAcceptor {
         .await
         .map_err(|_| HandshakeError::Timeout)?
         .map_err(HandshakeError::Tls)?;
-        let (mut info, unsafe_tb) = handshake::finish(tls.ssl());
+        let (mut info, disabled) = handshake::finish(tls.ssl());
         if let Some(cert) = tls.ssl().peer_certificate() {
             info = info.with_client_certificate(cert.to_der().map_err(HandshakeError::Setup)?);
         }
-        if let Some(why) = unsafe_tb {
+        if let Some(why) = disabled {
             tracing::error!(
                 ?why,
                 "token_binding was exchanged on a connection that cannot carry it; Token Binding disabled for this connection"
@@ -187,9 +187,10 @@ impl AcceptorBuilder {
 
     /// Ask clients for a certificate (optional for them) and accept any, self-signed
     /// included: RFC 8705 §3 binds tokens to the certificate itself (`cnf.x5t#S256`), not to
-    /// a CA. The certificate becomes a key proven on every request of the connection
-    /// ([`ConnectionInfo::client_certificate_key`](tokbind_proto::ConnectionInfo::client_certificate_key)).
-    /// Off by default.
+    /// a CA. The certificate goes in the connection's facts
+    /// ([`ConnectionInfo::client_certificate_key`](tokbind_proto::ConnectionInfo::client_certificate_key)),
+    /// and `tower_tokbind::TokenBindingLayer` makes it a key proven on every request of the
+    /// connection. Off by default.
     pub fn request_client_certificates(mut self, request: bool) -> Self {
         self.client_certificates = request;
         self

@@ -59,6 +59,7 @@ pub mod extract;
 mod future;
 pub mod include_referred;
 mod layer;
+mod mock;
 pub mod possession;
 pub mod problem;
 mod rejection;
@@ -72,6 +73,7 @@ pub use extract::{
 pub use future::ResponseFuture;
 pub use include_referred::IncludeReferredLayer;
 pub use layer::{MissingHeader, TokenBindingLayer, Unnegotiated};
+pub use mock::{MockConnectionInfo, MockConnectionInfoService};
 pub use possession::add_proven_key;
 pub use rejection::{RejectionKind, TokenBindingRejection};
 pub use response::{ProblemJson, RejectionResponse};

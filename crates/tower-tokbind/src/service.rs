@@ -106,6 +106,15 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.verify(&req) {
             Ok(state) => {
+                // A client certificate proves its key on every request of its connection
+                // (RFC 8705 §3): the connection's other proof, made beside Token Binding's.
+                let certificate = req
+                    .extensions()
+                    .get::<Arc<ConnectionInfo>>()
+                    .and_then(|info| info.client_certificate_key());
+                if let Some(key) = certificate {
+                    add_proven_key(req.extensions_mut(), key);
+                }
                 if let Some(v) = state.verified() {
                     add_proven_key(req.extensions_mut(), ProvenKey::token_binding(&v.provided));
                 }

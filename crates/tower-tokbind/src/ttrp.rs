@@ -47,7 +47,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
 use ipnet::IpNet;
-use tokbind_proto::{ProvenKey, TokenBindingId, TokenBindingType, VerifiedBindings};
+use tokbind_proto::{
+    ConnectionInfo, ProvenKey, TokenBindingId, TokenBindingType, VerifiedBindings,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -268,10 +270,19 @@ impl ForwardedTokenBindingLayer {
     }
 
     fn trusts<B>(&self, req: &Request<B>) -> bool {
+        // The peer the server accepted: from the connection's facts (`tokbind_tls::serve`,
+        // `MockConnectionInfo`), or from axum's `ConnectInfo` for a backend that the proxy
+        // reaches over plain HTTP (`axum::serve` with `into_make_service_with_connect_info`).
         let peer = req
             .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
+            .get::<Arc<ConnectionInfo>>()
+            .and_then(|info| info.peer_addr())
+            .or_else(|| {
+                req.extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0)
+            })
+            .map(|addr| addr.ip());
         // An IPv4 peer may show up as an IPv4-mapped IPv6 address on a dual-stack socket.
         let peer = peer.map(|ip| match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
