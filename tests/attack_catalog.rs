@@ -133,7 +133,7 @@ fn app() -> Router {
         .route("/login", get(login))
         .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(true))
         .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["id"]))
-        .layer(TokenBindingLayer::new().accept_legacy_header_name(true))
+        .layer(TokenBindingLayer::new().legacy_header_name(true))
 }
 
 fn req(headers: &[(&str, &str)]) -> http::Request<Full<Bytes>> {

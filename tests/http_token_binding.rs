@@ -213,7 +213,7 @@ async fn header_replayed_on_another_connection_is_refused() {
 
 #[tokio::test]
 async fn duplicate_headers_are_refused_with_400() {
-    let server = start(|b| b, layer().accept_legacy_header_name(true)).await;
+    let server = start(|b| b, layer().legacy_header_name(true)).await;
     let client = server.client(|b| b);
     let mut conn = server.connect(&client).await;
     let value = conn.token_binding_header().unwrap().clone();
@@ -423,7 +423,7 @@ async fn legacy_header_name_only_when_configured() {
         "missing_header",
     );
 
-    let server = start(|b| b, layer().accept_legacy_header_name(true)).await;
+    let server = start(|b| b, layer().legacy_header_name(true)).await;
     let mut conn = server.connect(&server.client(|b| b)).await;
     let value = conn
         .token_binding_header()

@@ -109,7 +109,7 @@ async fn redirect_with_the_header_reveals_the_consumer_key_to_the_provider_once(
     let idp = start_at("127.0.0.2", provider_app()).await;
     let rp = start_app(
         |b| b,
-        consumer_app(IncludeReferredLayer::for_redirects_to([idp.base()])),
+        consumer_app(IncludeReferredLayer::for_redirects_to([idp.base()]).unwrap()),
     )
     .await;
     let client = client_for(&[&rp, &idp], |b| b);
@@ -161,9 +161,9 @@ async fn no_referred_without_the_header_or_for_other_targets() {
     // The consumer only asks for redirects to some other origin.
     let rp = start_app(
         |b| b,
-        consumer_app(IncludeReferredLayer::for_redirects_to([
-            "https://elsewhere.example",
-        ])),
+        consumer_app(
+            IncludeReferredLayer::for_redirects_to(["https://elsewhere.example"]).unwrap(),
+        ),
     )
     .await;
     let client = client_for(&[&rp, &idp], |b| b);
@@ -281,7 +281,7 @@ async fn legacy_header_name_only_when_configured() {
     // The layer emits both names when asked to.
     let both = start_app(
         |b| b,
-        consumer_app(IncludeReferredLayer::for_all_redirects().with_legacy_header_name(true)),
+        consumer_app(IncludeReferredLayer::for_all_redirects().legacy_header_name(true)),
     )
     .await;
     let client = client_for(&[&both, &idp], |b| b.max_redirects(0));

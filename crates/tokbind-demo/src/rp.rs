@@ -32,9 +32,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokbind_client::Client;
 use tokbind_oauth::pkce;
-use tokbind_oauth::{
-    BearerClaims, BoundBearerLayer, CnfPolicy, TokenError, TokenVerifier, random_token,
-};
+use tokbind_oauth::{BearerClaims, BoundBearerLayer, CnfPolicy, TokenVerifier, random_token};
 use tokbind_proto::ProvenKeys;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Session, SessionManagerLayer};
@@ -85,7 +83,7 @@ pub fn router(
     back_channel: Client,
     cookie_keys: CookieKeys,
     store: SharedStore,
-) -> Result<Router, TokenError> {
+) -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
     let id_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.client_id)?;
     let api_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.api_audience)?;
     let idp_origin = config.idp_url.clone();
@@ -116,7 +114,7 @@ pub fn router(
         .merge(api)
         .layer(sessions)
         .layer(BoundCookieLayer::new(cookie_keys).only([SESSION_COOKIE]))
-        .layer(IncludeReferredLayer::for_redirects_to([idp_origin]))
+        .layer(IncludeReferredLayer::for_redirects_to([idp_origin])?)
         .layer(TokenBindingLayer::new()))
 }
 

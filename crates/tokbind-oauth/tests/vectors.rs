@@ -19,7 +19,7 @@ fn tbid(name: &str, index: usize) -> TokenBindingId {
         .unwrap();
     let bytes = base64url::decode(v["header"].as_str().unwrap().as_bytes()).unwrap();
     let message = TokenBindingMessage::decode(&bytes).unwrap();
-    message.bindings()[index].id().to_owned()
+    message.bindings()[index].id().into_owned()
 }
 
 #[test]

@@ -149,12 +149,19 @@ impl<'a> TokenBindingIdRef<'a> {
         Tbh::of(self.raw)
     }
 
-    /// An owned copy.
-    pub fn to_owned(&self) -> TokenBindingId {
+    /// An owned copy (named as `Cow::into_owned`, so that it does not shadow
+    /// `ToOwned::to_owned`, which on this `Copy` type gives back the borrowed form).
+    pub fn into_owned(self) -> TokenBindingId {
         TokenBindingId {
             bytes: Arc::from(self.raw),
             key_parameters: self.key_parameters,
         }
+    }
+}
+
+impl From<TokenBindingIdRef<'_>> for TokenBindingId {
+    fn from(id: TokenBindingIdRef<'_>) -> Self {
+        id.into_owned()
     }
 }
 
@@ -193,7 +200,7 @@ pub struct TokenBindingId {
 impl TokenBindingId {
     /// Parse a TBID from its raw bytes (strictly, see [`TokenBindingIdRef::read`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        TokenBindingIdRef::decode(bytes).map(|id| id.to_owned())
+        TokenBindingIdRef::decode(bytes).map(TokenBindingIdRef::into_owned)
     }
 
     /// Parse a TBID from unpadded base64url (the TTRP `EncodedTokenBindingID`).

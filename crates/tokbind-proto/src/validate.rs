@@ -184,7 +184,7 @@ pub fn validate_with(
     // Then signatures: the provided binding first, then the rest in wire order.
     check_signature(provided, ekm)?;
     let mut out = VerifiedBindings {
-        provided: provided.id().to_owned(),
+        provided: provided.id().into_owned(),
         referred: None,
         others: Vec::new(),
         unverified: Vec::new(),
@@ -200,8 +200,8 @@ pub fn validate_with(
         }
         check_signature(b, ekm)?;
         match b.binding_type() {
-            TokenBindingType::REFERRED => out.referred = Some(b.id().to_owned()),
-            other => out.others.push((other, b.id().to_owned())),
+            TokenBindingType::REFERRED => out.referred = Some(b.id().into_owned()),
+            other => out.others.push((other, b.id().into_owned())),
         }
     }
     Ok(out)

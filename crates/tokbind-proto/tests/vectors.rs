@@ -83,10 +83,14 @@ fn spec_vectors_decode_reencode_and_verify() {
             match b.binding_type() {
                 TokenBindingType::PROVIDED => assert_eq!(ok.provided, b.id(), "{name}"),
                 TokenBindingType::REFERRED if known => {
-                    assert_eq!(ok.referred.as_ref().unwrap(), &b.id().to_owned(), "{name}")
+                    assert_eq!(
+                        ok.referred.as_ref().unwrap(),
+                        &b.id().into_owned(),
+                        "{name}"
+                    )
                 }
                 TokenBindingType::REFERRED => assert!(ok.referred.is_none(), "{name}"),
-                other => assert!(ok.others.contains(&(other, b.id().to_owned())), "{name}"),
+                other => assert!(ok.others.contains(&(other, b.id().into_owned())), "{name}"),
             }
         }
 

@@ -10,7 +10,7 @@ use http_body_util::{Either, Full};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The response future of [`TokenBinding`](crate::TokenBinding).
+    /// The response future of [`VerifyTokenBinding`](crate::VerifyTokenBinding).
     pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,

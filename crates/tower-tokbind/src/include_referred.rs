@@ -16,7 +16,8 @@
 //!
 //! let app: Router = Router::new()
 //!     .route("/login", get(|| async { Redirect::to("https://idp.example/authorize?client_id=rp") }))
-//!     .layer(IncludeReferredLayer::for_redirects_to(["https://idp.example"]));
+//!     .layer(IncludeReferredLayer::for_redirects_to(["https://idp.example"])?);
+//! # Ok::<(), tower_tokbind::include_referred::InvalidOrigin>(())
 //! ```
 
 use std::future::Future;
@@ -60,21 +61,24 @@ impl IncludeReferredLayer {
 
     /// Add the header to redirects whose `Location` is on one of these origins
     /// (`https://host[:port]`, compared case-insensitively, the default port implied).
-    pub fn for_redirects_to<I, S>(origins: I) -> Self
+    ///
+    /// An entry that is not an absolute URL with a scheme and a host is an error, rather
+    /// than an origin that silently never matches.
+    pub fn for_redirects_to<I, S>(origins: I) -> Result<Self, InvalidOrigin>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         let origins = origins
             .into_iter()
-            .filter_map(|o| origin_of(o.as_ref()))
-            .collect();
-        Self {
+            .map(|o| origin_of(o.as_ref()).ok_or_else(|| InvalidOrigin(o.as_ref().to_owned())))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
             config: Arc::new(Config {
                 origins,
                 ..Config::default()
             }),
-        }
+        })
     }
 
     /// Add the header to redirects answered on these request paths (exact match).
@@ -113,8 +117,8 @@ impl IncludeReferredLayer {
     }
 
     /// Also emit the draft name `Include-Referer-Token-Binding-ID`, for clients built
-    /// against draft-ietf-tokbind-https ≤ -04.
-    pub fn with_legacy_header_name(self, emit: bool) -> Self {
+    /// against draft-ietf-tokbind-https ≤ -04 (default off).
+    pub fn legacy_header_name(self, emit: bool) -> Self {
         self.with(|c| c.legacy_name = emit)
     }
 }
@@ -131,6 +135,19 @@ impl Config {
 
 /// `scheme://host:port` of an absolute URL, lower-cased, with the default port made
 /// explicit; `None` for relative URLs (which stay on this origin).
+/// An origin given to [`IncludeReferredLayer::for_redirects_to`] is not an absolute URL
+/// with a scheme and a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidOrigin(pub String);
+
+impl std::error::Error for InvalidOrigin {}
+
+impl std::fmt::Display for InvalidOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not an origin (scheme://host[:port]): {:?}", self.0)
+    }
+}
+
 fn origin_of(url: &str) -> Option<String> {
     let uri: http::Uri = url.parse().ok()?;
     let scheme = uri.scheme_str()?.to_ascii_lowercase();
@@ -242,5 +259,15 @@ mod tests {
         assert!(!c.applies("/x", Some(&loc("https://evil.example/a"))));
         assert!(!c.applies("/x", Some(&loc("https://idp.example.evil.com/a"))));
         assert!(!c.applies("/x", None));
+    }
+
+    #[test]
+    fn an_entry_that_is_not_an_origin_is_an_error() {
+        for bad in ["idp.example", "/relative", "", "https://"] {
+            let err =
+                IncludeReferredLayer::for_redirects_to(["https://ok.example", bad]).unwrap_err();
+            assert_eq!(err, InvalidOrigin(bad.to_owned()));
+        }
+        assert!(IncludeReferredLayer::for_redirects_to(["https://ok.example:8443"]).is_ok());
     }
 }

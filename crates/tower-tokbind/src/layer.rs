@@ -6,7 +6,7 @@ use tokbind_proto::ValidationOptions;
 use tower_layer::Layer;
 
 use crate::response::{RejectionResponse, Responder};
-use crate::service::TokenBinding;
+use crate::service::VerifyTokenBinding;
 
 /// What to do with a request that carries no Token Binding header on a connection that
 /// negotiated Token Binding.
@@ -85,9 +85,10 @@ impl TokenBindingLayer {
         self
     }
 
-    /// Also accept the pre-RFC header name `Token-Binding` (draft-ietf-tokbind-https ≤ -02).
-    /// A request carrying both names counts as carrying two headers and is rejected.
-    pub fn accept_legacy_header_name(self, accept: bool) -> Self {
+    /// Also accept the pre-RFC header name `Token-Binding` (draft-ietf-tokbind-https ≤ -02;
+    /// default off). A request carrying both names counts as carrying two headers and is
+    /// rejected.
+    pub fn legacy_header_name(self, accept: bool) -> Self {
         self.with(|c| c.legacy_header_name = accept)
     }
 
@@ -117,10 +118,10 @@ impl TokenBindingLayer {
 }
 
 impl<S> Layer<S> for TokenBindingLayer {
-    type Service = TokenBinding<S>;
+    type Service = VerifyTokenBinding<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TokenBinding {
+        VerifyTokenBinding {
             inner,
             config: Arc::clone(&self.config),
         }

@@ -77,5 +77,5 @@ pub use mock::{MockConnectionInfo, MockConnectionInfoService};
 pub use possession::add_proven_key;
 pub use rejection::{RejectionKind, TokenBindingRejection};
 pub use response::{ProblemJson, RejectionResponse};
-pub use service::TokenBinding;
+pub use service::VerifyTokenBinding;
 pub use tokbind_proto::HeaderErrorKind;

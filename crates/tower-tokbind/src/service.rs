@@ -1,4 +1,4 @@
-//! [`TokenBinding`]: the middleware service.
+//! [`VerifyTokenBinding`]: the middleware service.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -18,12 +18,12 @@ use crate::rejection::{RejectionKind, TokenBindingRejection};
 
 /// The service made by [`TokenBindingLayer`](crate::TokenBindingLayer).
 #[derive(Debug, Clone)]
-pub struct TokenBinding<S> {
+pub struct VerifyTokenBinding<S> {
     pub(crate) inner: S,
     pub(crate) config: Arc<Config>,
 }
 
-impl<S> TokenBinding<S> {
+impl<S> VerifyTokenBinding<S> {
     /// Decide on one request: the state to hand to the inner service, or why not.
     pub fn verify<B>(&self, req: &Request<B>) -> Result<TokenBindingState, TokenBindingRejection> {
         let header = self.single_header(req.headers())?;
@@ -91,7 +91,7 @@ impl<S> TokenBinding<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TokenBinding<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for VerifyTokenBinding<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
