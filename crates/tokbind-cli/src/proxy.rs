@@ -58,10 +58,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tower_tokbind::TokenBindingLayer;
 use tower_tokbind::TokenBindingState;
-use tower_tokbind::ttrp::{
-    CLIENT_CERT, SEC_OTHER_TOKEN_BINDING_ID, SEC_PROVIDED_TOKEN_BINDING_ID,
-    SEC_REFERRED_TOKEN_BINDING_ID, encode_client_cert, encode_others, strip_forwarding_headers,
-};
+use tower_tokbind::ttrp::encode_forwarded;
 
 use crate::Failure;
 use crate::input::Timeout;
@@ -291,37 +288,19 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
                 .map(str::to_string)
         });
     // Whatever the client sent about Token Binding is replaced by what was verified here.
-    strip_forwarding_headers(&mut parts.headers);
+    encode_forwarded(
+        &mut parts.headers,
+        parts
+            .extensions
+            .get::<TokenBindingState>()
+            .and_then(TokenBindingState::verified)
+            .map(|v| &**v),
+        parts
+            .extensions
+            .get::<Arc<ConnectionInfo>>()
+            .and_then(|info| info.client_certificate()),
+    );
     strip_hop_by_hop(&mut parts.headers);
-    if let Some(v) = parts
-        .extensions
-        .get::<TokenBindingState>()
-        .and_then(TokenBindingState::verified)
-    {
-        let value =
-            |s: String| HeaderValue::try_from(s).expect("base64url and hex are header-safe");
-        parts.headers.insert(
-            SEC_PROVIDED_TOKEN_BINDING_ID,
-            value(v.provided.to_base64url()),
-        );
-        if let Some(r) = &v.referred {
-            parts
-                .headers
-                .insert(SEC_REFERRED_TOKEN_BINDING_ID, value(r.to_base64url()));
-        }
-        if let Some(others) = encode_others(&v.others) {
-            parts
-                .headers
-                .insert(SEC_OTHER_TOKEN_BINDING_ID, value(others));
-        }
-    }
-    if let Some(der) = parts
-        .extensions
-        .get::<Arc<ConnectionInfo>>()
-        .and_then(|info| info.client_certificate())
-    {
-        parts.headers.insert(CLIENT_CERT, encode_client_cert(der));
-    }
     parts
         .headers
         .insert("x-forwarded-proto", HeaderValue::from_static("https"));

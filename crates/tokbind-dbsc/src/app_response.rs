@@ -8,10 +8,10 @@ use http::{HeaderValue, Response};
 use http_body_util::{Either, Full};
 use tower_tokbind::cookie::jar::RequestCookies;
 
+use crate::Config;
 use crate::cookies::{CookieValues, cookie_digest, cookie_value};
 use crate::endpoint::{answer, store_failure};
 use crate::header;
-use crate::layer::Config;
 use crate::markers::{
     DeviceBoundSession, EndDeviceBoundSession, RequireFreshProof, StartDeviceBoundSession,
 };

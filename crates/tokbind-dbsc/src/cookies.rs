@@ -16,8 +16,8 @@ use tokbind_jose::jwk::PublicJwk;
 use tokbind_proto::Freshness;
 use tower_tokbind::cookie::jar::{CookieHeaderBuilder, RequestCookies};
 
-use crate::layer::Config;
-use crate::session::{random, session_key, unix};
+use crate::Config;
+use crate::session::{MAX_LOOKUPS, random, session_key, unix};
 use crate::store::StoreError;
 
 /// The request's `Cookie` values, kept in case its response starts DBSC (shared bytes:
@@ -42,11 +42,6 @@ pub(crate) fn cookie_value<'h>(cookies: &RequestCookies<'h>, name: &str) -> Opti
         .find(|p| p.is_spelled(name))
         .map(|p| p.value())
 }
-
-/// At most this many values of one cookie are looked up in the store: a browser sends one,
-/// and a header stuffed with copies must not turn into as many store round trips. Values
-/// past it are treated as failing (removed as retired, or proving nothing).
-pub(crate) const MAX_LOOKUPS: usize = 4;
 
 pub(crate) fn set_cookie(res: &mut Response<Full<Bytes>>, line: &str) {
     if let Ok(v) = HeaderValue::from_str(line) {

@@ -10,9 +10,9 @@ use http::Response;
 use http_body_util::{Either, Full};
 use pin_project_lite::pin_project;
 
+use crate::Config;
 use crate::app_response::finish;
 use crate::cookies::CookieValues;
-use crate::layer::Config;
 use crate::markers::{EndDeviceBoundSession, RequireFreshProof, StartDeviceBoundSession};
 
 /// Work that needs the store (and so may wait on a shared one), boxed.

@@ -1,4 +1,5 @@
-//! [`DbscLayer`]: its configuration, shared by every part of the layer.
+//! [`DbscLayer`]: the builder of the layer's configuration ([`Config`](crate::Config),
+//! in the crate root, shared by every part of the layer).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,26 +8,9 @@ use tokbind_jose::Algorithm;
 use tower_layer::Layer;
 use tower_tokbind::cookie::CookieKeys;
 
+use crate::Config;
 use crate::service::Dbsc;
 use crate::store::{DbscStore, MemoryDbscStore};
-
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) origin: String,
-    pub(crate) register_path: String,
-    pub(crate) refresh_path: String,
-    pub(crate) cookie_name: String,
-    pub(crate) cookie_attributes: String,
-    pub(crate) cookie_lifetime: Duration,
-    pub(crate) challenge_ttl: Duration,
-    pub(crate) session_lifetime: Duration,
-    pub(crate) retirement: Duration,
-    pub(crate) algorithms: Vec<Algorithm>,
-    pub(crate) keys: CookieKeys,
-    pub(crate) rebind: Vec<(String, String)>,
-    pub(crate) allowed_refresh_initiators: Vec<String>,
-    pub(crate) store: Arc<dyn DbscStore>,
-}
 
 /// Device Bound Session Credentials on the server (W3C DBSC, as Chromium 156 speaks it).
 ///

@@ -53,3 +53,24 @@ pub use markers::{
 };
 pub use service::Dbsc;
 pub use store::{DbscStore, MemoryDbscStore, StoreError};
+
+/// The layer's configuration, built by [`DbscLayer`] and shared by every part of the layer
+/// (dispatch, the two endpoints, cookies, stored state), kept in the crate root so that none
+/// of them imports another for it.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) origin: String,
+    pub(crate) register_path: String,
+    pub(crate) refresh_path: String,
+    pub(crate) cookie_name: String,
+    pub(crate) cookie_attributes: String,
+    pub(crate) cookie_lifetime: std::time::Duration,
+    pub(crate) challenge_ttl: std::time::Duration,
+    pub(crate) session_lifetime: std::time::Duration,
+    pub(crate) retirement: std::time::Duration,
+    pub(crate) algorithms: Vec<tokbind_jose::Algorithm>,
+    pub(crate) keys: tower_tokbind::cookie::CookieKeys,
+    pub(crate) rebind: Vec<(String, String)>,
+    pub(crate) allowed_refresh_initiators: Vec<String>,
+    pub(crate) store: std::sync::Arc<dyn DbscStore>,
+}

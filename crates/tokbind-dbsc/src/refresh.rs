@@ -11,15 +11,15 @@ use tokbind_jose::jwk::PublicJwk;
 use tokbind_proto::Freshness;
 use tower_tokbind::cookie::jar::RequestCookies;
 
-use crate::cookies::{MAX_LOOKUPS, mint, set_cookie};
+use crate::Config;
+use crate::cookies::{mint, set_cookie};
 use crate::endpoint::{
     Answer, json_response, problem, proof_header, proof_refused, store_failure, with_challenge,
 };
 use crate::header::{bare_or_string, is_session_id};
-use crate::layer::Config;
 use crate::session::{
-    SessionRecord, challenge_key, end_session, issue_challenge, load_session, retire, session_key,
-    unix,
+    MAX_LOOKUPS, SessionRecord, challenge_key, end_session, issue_challenge, load_session, retire,
+    session_key, unix,
 };
 use crate::{header, proof};
 

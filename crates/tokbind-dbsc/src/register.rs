@@ -7,12 +7,12 @@ use http::{HeaderMap, StatusCode};
 use tokbind_proto::Freshness;
 use tower_tokbind::cookie::jar::RequestCookies;
 
+use crate::Config;
 use crate::cookies::{cookie_digest, cookie_value, mint, retired_key, set_cookie};
 use crate::endpoint::{
     Answer, json_response, problem, proof_header, proof_refused, store_failure, with_challenge,
 };
 use crate::instructions::{Credential, Scope, SessionInstructions};
-use crate::layer::Config;
 use crate::proof;
 use crate::session::{
     RegistrationChallenge, SessionRecord, issue_challenge, random, retire, session_key,

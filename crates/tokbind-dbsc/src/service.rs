@@ -13,13 +13,13 @@ use tower_tokbind::add_proven_key;
 use tower_tokbind::cookie::CookieKeys;
 use tower_tokbind::cookie::jar::RequestCookies;
 
+use crate::Config;
 use crate::app_response::finish;
 use crate::cookies::{login_cookies, strip_retired};
 use crate::endpoint::{answer, guarded, store_failure};
 use crate::future::{Kind, ResponseFuture};
 use crate::header;
 use crate::header::SkippedRefresh;
-use crate::layer::Config;
 use crate::markers::RefreshSkipped;
 use crate::refresh::refresh;
 use crate::register::register;

@@ -13,9 +13,8 @@ use tokbind_jose::jwk::PublicJwk;
 use tokbind_proto::{Freshness, Mechanism, ProvenKey};
 use tower_tokbind::cookie::jar::RequestCookies;
 
-use crate::cookies::MAX_LOOKUPS;
+use crate::Config;
 use crate::header::is_session_id;
-use crate::layer::Config;
 use crate::markers::DeviceBoundSession;
 use crate::store::StoreError;
 
@@ -87,6 +86,11 @@ pub(crate) async fn save_session(
 }
 
 /// The request's DBSC session, from a valid, unexpired short-lived cookie.
+/// At most this many values of one cookie are looked up in the store: a browser sends one,
+/// and a header stuffed with copies must not turn into as many store round trips. Values
+/// past it are treated as failing (removed as retired, or proving nothing).
+pub(crate) const MAX_LOOKUPS: usize = 4;
+
 pub(crate) async fn bound_session(
     c: &Config,
     headers: &HeaderMap,

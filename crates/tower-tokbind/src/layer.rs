@@ -7,30 +7,7 @@ use tower_layer::Layer;
 
 use crate::response::{RejectionResponse, Responder};
 use crate::service::VerifyTokenBinding;
-
-/// What to do with a request that carries no Token Binding header on a connection that
-/// negotiated Token Binding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MissingHeader {
-    /// Reject with 400 `missing_header` (the default: RFC 8473 §2 says the client MUST
-    /// send it, and a client that negotiated and then omits it is broken or tampered with).
-    Reject,
-    /// Let the request through with no verified ID; bound cookies and tokens then fail
-    /// their checks further down (RFC 8471 §5).
-    Allow,
-}
-
-/// What to do with a request on a connection that did not negotiate Token Binding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Unnegotiated {
-    /// Let it through with no verified ID (the default, so that clients without Token
-    /// Binding keep working; nothing is asserted about them).
-    Allow,
-    /// Reject with 400 `token_binding_required`.
-    Reject,
-}
+use crate::{Config, MissingHeader, Unnegotiated};
 
 /// Verifies `Sec-Token-Binding` on every request against the connection's EKM and
 /// negotiated key parameters (RFC 8471 §4.2, RFC 8473 §2), and puts the verified IDs in
@@ -49,15 +26,6 @@ pub enum Unnegotiated {
 #[must_use]
 pub struct TokenBindingLayer {
     pub(crate) config: Arc<Config>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) legacy_header_name: bool,
-    pub(crate) missing_header: MissingHeader,
-    pub(crate) unnegotiated: Unnegotiated,
-    pub(crate) options: ValidationOptions,
-    pub(crate) responder: Responder,
 }
 
 impl Default for TokenBindingLayer {

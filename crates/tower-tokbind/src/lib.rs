@@ -72,10 +72,45 @@ pub use extract::{
 };
 pub use future::ResponseFuture;
 pub use include_referred::IncludeReferredLayer;
-pub use layer::{MissingHeader, TokenBindingLayer, Unnegotiated};
+pub use layer::TokenBindingLayer;
 pub use mock::{MockConnectionInfo, MockConnectionInfoService};
 pub use possession::add_proven_key;
 pub use rejection::{RejectionKind, TokenBindingRejection};
 pub use response::{ProblemJson, RejectionResponse};
 pub use service::VerifyTokenBinding;
 pub use tokbind_proto::HeaderErrorKind;
+
+/// Configuration shared by [`TokenBindingLayer`] (the builder) and every
+/// [`VerifyTokenBinding`] it makes, kept here so that neither file imports the other.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) legacy_header_name: bool,
+    pub(crate) missing_header: MissingHeader,
+    pub(crate) unnegotiated: Unnegotiated,
+    pub(crate) options: tokbind_proto::ValidationOptions,
+    pub(crate) responder: response::Responder,
+}
+
+/// What to do with a request that carries no Token Binding header on a connection that
+/// negotiated Token Binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MissingHeader {
+    /// Reject with 400 `missing_header` (the default: RFC 8473 §2 says the client MUST
+    /// send it, and a client that negotiated and then omits it is broken or tampered with).
+    Reject,
+    /// Let the request through with no verified ID; bound cookies and tokens then fail
+    /// their checks further down (RFC 8471 §5).
+    Allow,
+}
+
+/// What to do with a request on a connection that did not negotiate Token Binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unnegotiated {
+    /// Let it through with no verified ID (the default, so that clients without Token
+    /// Binding keep working; nothing is asserted about them).
+    Allow,
+    /// Reject with 400 `token_binding_required`.
+    Reject,
+}

@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 
-use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use tokbind_proto::{HeaderError, HeaderErrorKind};
 
@@ -132,11 +131,3 @@ impl std::fmt::Display for TokenBindingRejection {
 }
 
 impl std::error::Error for TokenBindingRejection {}
-
-impl IntoResponse for TokenBindingRejection {
-    fn into_response(self) -> Response {
-        crate::response::Responder::default()
-            .respond(self)
-            .map(axum_core::body::Body::new)
-    }
-}

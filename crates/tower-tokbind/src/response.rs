@@ -71,6 +71,14 @@ impl Responder {
     }
 }
 
+impl axum_core::response::IntoResponse for TokenBindingRejection {
+    fn into_response(self) -> axum_core::response::Response {
+        Responder::default()
+            .respond(self)
+            .map(axum_core::body::Body::new)
+    }
+}
+
 impl Default for Responder {
     fn default() -> Self {
         Self(Arc::new(ProblemJson))

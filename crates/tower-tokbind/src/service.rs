@@ -12,9 +12,9 @@ use tower_service::Service;
 
 use crate::extract::TokenBindingState;
 use crate::future::ResponseFuture;
-use crate::layer::{Config, MissingHeader, Unnegotiated};
 use crate::possession::add_proven_key;
 use crate::rejection::{RejectionKind, TokenBindingRejection};
+use crate::{Config, MissingHeader, Unnegotiated};
 
 /// The service made by [`TokenBindingLayer`](crate::TokenBindingLayer).
 #[derive(Debug, Clone)]

@@ -98,6 +98,40 @@ pub fn strip_forwarding_headers(headers: &mut HeaderMap) {
     }
 }
 
+/// Write what a proxy verified into `headers`, as [`decode_forwarded`] and
+/// [`decode_client_cert`] read it back: first every [`FORWARDING_HEADERS`] entry is removed
+/// (whatever the client sent about Token Binding or its certificate is replaced,
+/// draft-ietf-tokbind-ttrp-09 §2.2, RFC 9440 §4), then the provided, referred and other IDs
+/// of `verified` and the client certificate (DER), if any, are set.
+pub fn encode_forwarded(
+    headers: &mut HeaderMap,
+    verified: Option<&VerifiedBindings>,
+    client_certificate: Option<&[u8]>,
+) {
+    strip_forwarding_headers(headers);
+    if let Some(der) = client_certificate {
+        headers.insert(CLIENT_CERT, encode_client_cert(der));
+    }
+    let Some(v) = verified else {
+        return;
+    };
+    headers.insert(
+        SEC_PROVIDED_TOKEN_BINDING_ID,
+        header_safe(v.provided.to_base64url()),
+    );
+    if let Some(r) = &v.referred {
+        headers.insert(SEC_REFERRED_TOKEN_BINDING_ID, header_safe(r.to_base64url()));
+    }
+    if let Some(others) = encode_others(&v.others) {
+        headers.insert(SEC_OTHER_TOKEN_BINDING_ID, header_safe(others));
+    }
+}
+
+/// A value made of base64url, hex digits, `.` and `,`, which every header value may hold.
+fn header_safe(value: String) -> HeaderValue {
+    HeaderValue::try_from(value).expect("base64url, hex, '.' and ',' are header-safe")
+}
+
 /// What a trusted proxy forwarded, decoded.
 pub fn decode_forwarded(
     headers: &HeaderMap,
@@ -471,6 +505,47 @@ mod tests {
             );
         }
         assert_eq!(decode_forwarded(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn encode_forwarded_round_trips_through_decode_and_replaces_what_the_client_sent() {
+        let id = |t: &str| TokenBindingId::from_base64url(t).unwrap();
+        let cases = [
+            None,
+            Some(VerifiedBindings {
+                provided: id(P1),
+                referred: None,
+                others: Vec::new(),
+                unverified: Vec::new(),
+            }),
+            Some(VerifiedBindings {
+                provided: id(P2),
+                referred: Some(id(P1)),
+                others: vec![
+                    (TokenBindingType::new(0x4d), id(O1)),
+                    (TokenBindingType::new(11), id(O2)),
+                ],
+                unverified: Vec::new(),
+            }),
+        ];
+        let der: &[u8] = &[0x30, 0x03, 0x02, 0x01, 0x07];
+        for verified in &cases {
+            for certificate in [None, Some(der)] {
+                // A client's own attempt at every forwarding header, twice over.
+                let mut h = headers(&[
+                    ("sec-provided-token-binding-id", P3),
+                    ("sec-referred-token-binding-id", P3),
+                    ("sec-other-token-binding-id", "4d.AAAA"),
+                    ("client-cert", ":MAA=:"),
+                    ("client-cert", ":MAA=:"),
+                    ("sec-token-binding", "AIkA"),
+                ]);
+                encode_forwarded(&mut h, verified.as_ref(), certificate);
+                assert_eq!(decode_forwarded(&h).unwrap(), *verified);
+                assert_eq!(decode_client_cert(&h).unwrap().as_deref(), certificate);
+                assert!(!h.contains_key("sec-token-binding"));
+            }
+        }
     }
 
     #[test]

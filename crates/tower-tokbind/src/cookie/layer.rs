@@ -10,22 +10,7 @@ use super::binding::CookieKeys;
 use super::jar::is_cookie_name;
 use super::service::BoundCookies;
 use super::stats::CookieStats;
-
-/// What to do for clients whose request proves no key (no Token Binding).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UnprovenClients {
-    /// The default, fail closed: bound cookies are never issued to them (their
-    /// `Set-Cookie` is withheld) and every configured cookie they present is removed. A
-    /// client without Token Binding cannot hold a protected cookie.
-    Refuse,
-    /// Opt-in for a mixed population: such clients get cookies marked as *issued unbound*
-    /// (MACed, but tied to no key) and may present those. Cookies bound to a key are still
-    /// refused without the key, and a bound cookie with its binding stripped is not an
-    /// unbound one, so this never weakens the protection of Token Binding clients — but
-    /// the unbound clients' cookies are plain bearer cookies.
-    IssueUnbound,
-}
+use super::{Config, UnprovenClients};
 
 /// Binds cookies to the key the request proved possession of (a verified provided Token
 /// Binding ID) and removes cookies that do not match.
@@ -37,21 +22,6 @@ pub enum UnprovenClients {
 #[must_use]
 pub struct BoundCookieLayer {
     pub(crate) config: Arc<Config>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) keys: CookieKeys,
-    pub(crate) names: Option<HashSet<String>>,
-    pub(crate) unproven: UnprovenClients,
-    pub(crate) freshness: FreshnessPolicy,
-    pub(crate) stats: Arc<CookieStats>,
-}
-
-impl Config {
-    pub(crate) fn covers(&self, name: &str) -> bool {
-        self.names.as_ref().is_none_or(|n| n.contains(name))
-    }
 }
 
 impl BoundCookieLayer {

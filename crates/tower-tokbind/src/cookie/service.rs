@@ -16,7 +16,7 @@ use tower_service::Service;
 
 use super::binding::DropReason;
 use super::jar::{CookieHeaderBuilder, Pair, RequestCookies, Unreadable};
-use super::layer::{Config, UnprovenClients};
+use super::{Config, UnprovenClients};
 
 /// The service made by [`BoundCookieLayer`](super::BoundCookieLayer).
 #[derive(Debug, Clone)]
