@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
-use common::{Served, spawn_listening, spawn_listening_under};
+use common::{Served, spawn_listening, spawn_listening_under, tls};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokbind_client::Client;
-use tokbind_tls::{ServerVerification, TokenBindingConnector};
+use tokbind_tls::ServerVerification;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -42,12 +42,7 @@ async fn start(command: Command, wrapper: &[&str], limits: &[&str]) -> (Served, 
     args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
     args.extend_from_slice(limits);
     let served = spawn_listening_under(wrapper, &args);
-    let addr = served
-        .url
-        .strip_prefix("https://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = served.addr();
     (served, addr)
 }
 
@@ -58,28 +53,6 @@ async fn ok_backend() -> SocketAddr {
         axum::serve(listener, Router::new().route("/", get(|| async { "ok" }))).await
     });
     addr
-}
-
-/// A finished TLS handshake, offering `h2` or only `http/1.1` (and no Token Binding, so
-/// that a request without `Sec-Token-Binding` is served).
-async fn tls(
-    addr: SocketAddr,
-    http1_only: bool,
-) -> impl AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {
-    let mut connector = TokenBindingConnector::builder()
-        .server_verification(ServerVerification::InsecureAcceptAnything)
-        .offer_token_binding(false);
-    if http1_only {
-        connector = connector.http1_only();
-    }
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (tls, _) = connector
-        .build()
-        .unwrap()
-        .connect("127.0.0.1", tcp)
-        .await
-        .unwrap();
-    tls
 }
 
 /// Reads (discarding what arrives) until the server closes the connection, for at most
@@ -613,12 +586,7 @@ async fn body_through(addr: SocketAddr, http2: bool) -> (u16, Vec<u8>, bool, Opt
 }
 
 fn proxy_at(served: &Served) -> SocketAddr {
-    served
-        .url
-        .strip_prefix("https://")
-        .unwrap()
-        .parse()
-        .unwrap()
+    served.addr()
 }
 
 async fn stalled_mid_body(http2: bool) {
@@ -855,12 +823,7 @@ async fn proxy_answers_408_to_a_client_whose_upload_stalls() {
         "--progress-timeout",
         "1s",
     ]);
-    let addr = served
-        .url
-        .strip_prefix("https://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = served.addr();
     let (status, took) = stalled_upload(addr).await;
     assert_eq!(status, "HTTP/1.1 408 Request Timeout");
     assert!(

@@ -5,6 +5,7 @@
 //! closes them to serve a new client.
 
 mod common;
+use common::tls;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,28 +13,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokbind_tls::{ServerVerification, TokenBindingConnector};
-use tokio::net::TcpStream;
-
-async fn tls(
-    addr: SocketAddr,
-    http1_only: bool,
-) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {
-    let mut connector = TokenBindingConnector::builder()
-        .server_verification(ServerVerification::InsecureAcceptAnything)
-        .offer_token_binding(false);
-    if http1_only {
-        connector = connector.http1_only();
-    }
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (tls, _) = connector
-        .build()
-        .unwrap()
-        .connect("127.0.0.1", tcp)
-        .await
-        .unwrap();
-    tls
-}
 
 /// An HTTP/2 connection whose client allows no DATA (SETTINGS_INITIAL_WINDOW_SIZE 0), with
 /// one `GET /` whose response head has arrived and whose body never can; held by the task
@@ -88,12 +67,7 @@ async fn streams_held_shut_stop_holding_descriptors_at_the_progress_timeout() {
             "5s",
         ],
     );
-    let addr: SocketAddr = served
-        .url
-        .strip_prefix("https://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr: SocketAddr = served.addr();
     // Pinned connections, one after the other, until the server has no descriptor left
     // for another (64 in all, a few of them its own).
     let mut pins = Vec::new();

@@ -39,12 +39,7 @@ async fn proxy_with_a_request_in_flight(extra: &[&str]) -> (Served, impl tokio::
     ];
     args.extend_from_slice(extra);
     let served = spawn_listening(&args);
-    let addr: SocketAddr = served
-        .url
-        .strip_prefix("https://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr: SocketAddr = served.addr();
     let connector = tokbind_tls::TokenBindingConnector::builder()
         .server_verification(tokbind_tls::ServerVerification::InsecureAcceptAnything)
         .offer_token_binding(false)

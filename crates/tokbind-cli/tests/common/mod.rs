@@ -3,7 +3,11 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
+
+use tokbind_tls::{ServerVerification, TokenBindingConnector};
+use tokio::net::TcpStream;
 
 use serde_json::Value;
 
@@ -13,6 +17,14 @@ pub struct Served {
 }
 
 impl Served {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.url
+            .strip_prefix("https://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("not an https://ADDR URL: {}", self.url))
+    }
+
     /// The server's process ID.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -126,4 +138,26 @@ pub fn json(out: &Output) -> Value {
     }
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// A finished TLS handshake with `addr`, offering `h2` or only `http/1.1` (and no Token
+/// Binding, so that a request without `Sec-Token-Binding` is served).
+pub async fn tls(
+    addr: SocketAddr,
+    http1_only: bool,
+) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {
+    let mut connector = TokenBindingConnector::builder()
+        .server_verification(ServerVerification::InsecureAcceptAnything)
+        .offer_token_binding(false);
+    if http1_only {
+        connector = connector.http1_only();
+    }
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (tls, _) = connector
+        .build()
+        .unwrap()
+        .connect("127.0.0.1", tcp)
+        .await
+        .unwrap();
+    tls
 }
