@@ -12,6 +12,9 @@
 //! ECDSA accepts high-S signatures: RFC 8471 does not require low-S and half of the
 //! published example signatures have S > n/2 (RFC 8471 §3.3 asks for no low-S form).
 
+use std::hash::{BuildHasher as _, RandomState};
+use std::sync::{Arc, LazyLock, Mutex};
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{
@@ -38,9 +41,10 @@ pub(crate) enum SignatureFailure {
 
 /// A public key parsed once and ready to verify many signatures.
 ///
-/// The per-request path ([`crate::validate()`]) parses the key from the TBID each time; this
-/// type exists for callers that verify repeatedly under one key and for the benchmark
-/// baseline (`raw_p256`).
+/// The per-request path ([`crate::validate()`]) parses a P-256 key from the TBID each time
+/// (cheap) and finds an RSA key in a bounded process-wide cache of parsed keys; this type
+/// exists for callers that verify repeatedly under one key and for the benchmark baseline
+/// (`raw_p256`).
 pub struct PreparedKey(ParsedPublicKey);
 
 impl PreparedKey {
@@ -116,11 +120,88 @@ pub(crate) fn verify(
     if sig.len() != expected {
         return Err(SignatureFailure::Length);
     }
-    let key = PreparedKey::parse(key_parameters, key)?;
-    if key.verify(signed_input, sig) {
+    let verified = match key {
+        PublicKey::Rsa { modulus, exponent } => RSA_KEYS
+            .get(key_parameters, modulus, exponent)?
+            .verify(signed_input, sig),
+        _ => PreparedKey::parse(key_parameters, key)?.verify(signed_input, sig),
+    };
+    if verified {
         Ok(())
     } else {
         Err(SignatureFailure::Mismatch)
+    }
+}
+
+/// Parsed RSA public keys by their exact wire bytes, process-wide. Building an RSA key from
+/// modulus and exponent costs aws-lc more than a P-256 point (4–6 µs), and a client
+/// presents the same key on every connection to a site (one key per site, RFC 8471 §6),
+/// so each new connection would pay it again. Only public keys are kept, found by all of
+/// their bytes (a hash picks the slot, equality decides), so an entry can never stand for
+/// another key; the cache is direct-mapped and bounded: a key that lands on a taken slot
+/// replaces it, and a client that floods it with keys only costs itself the import again.
+static RSA_KEYS: LazyLock<KeyCache> = LazyLock::new(KeyCache::new);
+
+/// How many parsed RSA keys are kept (each a few KiB inside aws-lc).
+const RSA_KEY_SLOTS: usize = 512;
+
+struct CachedKey {
+    key_parameters: KeyParameters,
+    modulus: Box<[u8]>,
+    exponent: Box<[u8]>,
+    key: Arc<PreparedKey>,
+}
+
+struct KeyCache {
+    hasher: RandomState,
+    slots: Box<[Mutex<Option<CachedKey>>]>,
+}
+
+impl KeyCache {
+    fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            slots: (0..RSA_KEY_SLOTS).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    fn get(
+        &self,
+        key_parameters: KeyParameters,
+        modulus: &[u8],
+        exponent: &[u8],
+    ) -> Result<Arc<PreparedKey>, SignatureFailure> {
+        let hash = self
+            .hasher
+            .hash_one((key_parameters.get(), modulus, exponent));
+        // The remainder of a division by the slot count always fits a usize.
+        let slot = &self.slots[usize::try_from(hash % RSA_KEY_SLOTS as u64).unwrap_or(0)];
+        let found = |entry: &Option<CachedKey>| {
+            entry
+                .as_ref()
+                .filter(|c| {
+                    c.key_parameters == key_parameters
+                        && *c.modulus == *modulus
+                        && *c.exponent == *exponent
+                })
+                .map(|c| Arc::clone(&c.key))
+        };
+        // A poisoned slot only means a panic elsewhere while it was held: the entry is
+        // whole either way (it is replaced in one assignment).
+        if let Some(key) = found(&slot.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(key);
+        }
+        let key = Arc::new(PreparedKey::parse(
+            key_parameters,
+            PublicKey::Rsa { modulus, exponent },
+        )?);
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(CachedKey {
+            key_parameters,
+            modulus: modulus.into(),
+            exponent: exponent.into(),
+            key: Arc::clone(&key),
+        });
+        Ok(key)
     }
 }
 
@@ -283,5 +364,90 @@ impl core::fmt::Debug for SigningKey {
             .field("key_parameters", &self.key_parameters)
             .field("id", &self.id)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ekm::Ekm;
+    use crate::id::TokenBindingIdRef;
+    use crate::registry::TokenBindingType;
+
+    fn rsa_parts(key: &SigningKey) -> (Vec<u8>, Vec<u8>) {
+        let id = TokenBindingIdRef::decode(key.token_binding_id().as_bytes()).unwrap();
+        match id.public_key() {
+            PublicKey::Rsa { modulus, exponent } => (modulus.to_vec(), exponent.to_vec()),
+            _ => unreachable!("an RSA key"),
+        }
+    }
+
+    #[test]
+    fn cached_rsa_keys_are_found_only_by_all_of_their_bytes() {
+        let kp = KeyParameters::RSA2048_PSS;
+        let (a, b) = (
+            SigningKey::generate(kp).unwrap(),
+            SigningKey::generate(kp).unwrap(),
+        );
+        let input = Ekm::new([3; 32]).signed_input(TokenBindingType::PROVIDED, kp);
+        let sig = a.sign(&input).unwrap();
+        let (n_a, e_a) = rsa_parts(&a);
+        let (n_b, e_b) = rsa_parts(&b);
+        fn rsa<'k>(modulus: &'k [u8], exponent: &'k [u8]) -> PublicKey<'k> {
+            PublicKey::Rsa { modulus, exponent }
+        }
+
+        // Verified twice: the second time from the cache, the same parsed key.
+        assert_eq!(verify(kp, rsa(&n_a, &e_a), &input, &sig), Ok(()));
+        let first = RSA_KEYS.get(kp, &n_a, &e_a).unwrap();
+        assert_eq!(verify(kp, rsa(&n_a, &e_a), &input, &sig), Ok(()));
+        assert!(Arc::ptr_eq(&first, &RSA_KEYS.get(kp, &n_a, &e_a).unwrap()));
+
+        // Another key, a changed modulus, or the other RSA key parameters never find it.
+        assert_eq!(
+            verify(kp, rsa(&n_b, &e_b), &input, &sig),
+            Err(SignatureFailure::Mismatch)
+        );
+        let mut n_x = n_a.clone();
+        n_x[100] ^= 1;
+        assert_ne!(verify(kp, rsa(&n_x, &e_a), &input, &sig), Ok(()));
+        let pkcs1 = KeyParameters::RSA2048_PKCS1_5;
+        let input_pkcs1 = Ekm::new([3; 32]).signed_input(TokenBindingType::PROVIDED, pkcs1);
+        assert_eq!(
+            verify(pkcs1, rsa(&n_a, &e_a), &input_pkcs1, &sig),
+            Err(SignatureFailure::Mismatch)
+        );
+        assert!(!Arc::ptr_eq(
+            &first,
+            &RSA_KEYS.get(pkcs1, &n_a, &e_a).unwrap()
+        ));
+        // And the original still verifies.
+        assert_eq!(verify(kp, rsa(&n_a, &e_a), &input, &sig), Ok(()));
+    }
+
+    #[test]
+    fn the_rsa_key_cache_is_bounded() {
+        let cache = KeyCache::new();
+        assert_eq!(cache.slots.len(), RSA_KEY_SLOTS);
+        // Many distinct keys (an unusable modulus fails to parse and is never kept, so
+        // use real ones): the cache never holds more than its slots.
+        let kp = KeyParameters::RSA2048_PKCS1_5;
+        for _ in 0..3 {
+            let (n, e) = rsa_parts(&SigningKey::generate(kp).unwrap());
+            cache.get(kp, &n, &e).unwrap();
+        }
+        let held = cache
+            .slots
+            .iter()
+            .filter(|s| s.lock().unwrap().is_some())
+            .count();
+        assert!((1..=3).contains(&held));
+        assert!(cache.get(kp, &[0; 256], &[1, 0, 1]).is_err());
+        let held_after = cache
+            .slots
+            .iter()
+            .filter(|s| s.lock().unwrap().is_some())
+            .count();
+        assert_eq!(held, held_after, "a key that does not parse is not kept");
     }
 }
