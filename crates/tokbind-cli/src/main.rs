@@ -30,6 +30,7 @@ mod proxy;
 mod serve;
 mod shutdown;
 mod tls_args;
+mod upstream_io;
 
 use std::process::ExitCode;
 

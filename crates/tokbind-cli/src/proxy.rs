@@ -14,8 +14,8 @@
 //!
 //! Clients are held to the same limits as `tokbind serve` (`--header-read-timeout` and the
 //! rest). Towards the backend: at most `--upstream-max-requests` requests are in flight at
-//! once, each from just before it is sent until its response body has been forwarded (or
-//! dropped); a request that finds no place within `--upstream-connect-timeout` is a 503
+//! once, each from just before it is sent (for a request with a body, once the first part
+//! of it has arrived) until its response body has been forwarded (or dropped); a request that finds no place within `--upstream-connect-timeout` is a 503
 //! `upstream_busy` with `Retry-After: 1`. Connecting may take `--upstream-connect-timeout`,
 //! and the response headers `--upstream-timeout`; either running out is a 504
 //! (`upstream_connect_timeout`, `upstream_timeout`). The response-header clock starts once
@@ -50,6 +50,7 @@ use axum::{BoxError, Router};
 use http::header::{CONNECTION, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version};
 use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -62,6 +63,7 @@ use tower_tokbind::ttrp::encode_forwarded;
 
 use crate::Failure;
 use crate::input::Timeout;
+use crate::upstream_io::TimedConnector;
 
 /// `tokbind proxy` arguments.
 #[derive(Debug, clap::Args)]
@@ -102,7 +104,7 @@ pub struct ProxyArgs {
 }
 
 struct Proxy {
-    client: Client<HttpConnector, Body>,
+    client: Client<TimedConnector, Body>,
     upstream: Uri,
     http2: bool,
     connect_timeout: Duration,
@@ -138,7 +140,10 @@ pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
         .pool_max_idle_per_host(args.upstream_max_idle)
         .pool_idle_timeout(args.upstream_idle_timeout.0)
         .pool_timer(TokioTimer::new())
-        .build(connector);
+        .build(TimedConnector {
+            inner: connector,
+            write_timeout: args.upstream_timeout.0,
+        });
     let max_requests =
         usize::try_from(args.upstream_max_requests).unwrap_or(Semaphore::MAX_PERMITS);
     let proxy = Arc::new(Proxy {
@@ -196,17 +201,31 @@ fn upstream_problem(status: StatusCode, reason: &str, detail: &str) -> Response 
     tower_tokbind::problem::problem_response(status, reason, detail)
 }
 
-/// What a failed upstream request answers: a connection that timed out is a 504, one that
+/// What a failed upstream request answers: a connection that timed out (connecting, or
+/// writing a request the backend stopped taking) is a 504, one that
 /// failed otherwise a 502, and so is a response that could not be read. A request whose
 /// client sent its body too slowly is the client's fault: a 408.
 fn upstream_failure(e: &hyper_util::client::legacy::Error, proxy: &Proxy) -> Response {
-    if client_too_slow(e) {
-        tracing::debug!("the client sent the request body too slowly");
-        return tower_tokbind::problem::problem_response(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_body_timeout",
-            "the request body came too slowly (--progress-timeout, --min-data-rate)",
-        );
+    match client_body_error(e) {
+        Some(true) => return request_body_timeout(),
+        Some(false) => return request_body_incomplete(),
+        None => {}
+    }
+    // A connection that timed out: connecting, or writing the request (`upstream_io.rs`),
+    // which is the backend not taking more of the body.
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return if e.is_connect() {
+                connect_timeout(proxy)
+            } else {
+                Late::Body.response(proxy.response_timeout)
+            };
+        }
+        source = cause.source();
     }
     if !e.is_connect() {
         return upstream_problem(
@@ -215,16 +234,6 @@ fn upstream_failure(e: &hyper_util::client::legacy::Error, proxy: &Proxy) -> Res
             &format!("the backend's response could not be read: {e:?}"),
         );
     }
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return connect_timeout(proxy);
-        }
-        source = cause.source();
-    }
     upstream_problem(
         StatusCode::BAD_GATEWAY,
         "upstream_unavailable",
@@ -232,19 +241,101 @@ fn upstream_failure(e: &hyper_util::client::legacy::Error, proxy: &Proxy) -> Res
     )
 }
 
-/// Whether reading the client's request body timed out (`tokbind_tls::RequestBody`).
-fn client_too_slow(e: &(dyn std::error::Error + 'static)) -> bool {
+/// The client sent its request body too slowly (`--progress-timeout`, `--min-data-rate`).
+fn request_body_timeout() -> Response {
+    tracing::debug!("the client sent the request body too slowly");
+    tower_tokbind::problem::problem_response(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_body_timeout",
+        "the request body came too slowly (--progress-timeout, --min-data-rate)",
+    )
+}
+
+/// Waits for the first part of a request body that is still to come (at the client's
+/// pace), and hands back the body with that part in front; a body already complete is
+/// handed back as it is.
+async fn first_part(mut body: Body) -> Result<Body, Response> {
+    if body.is_end_stream() {
+        return Ok(body);
+    }
+    match body.frame().await {
+        None => Ok(Body::empty()),
+        Some(Ok(first)) => Ok(Body::new(FirstPart {
+            first: Some(first),
+            rest: body,
+        })),
+        Some(Err(e)) if client_body_error(&e) == Some(true) => Err(request_body_timeout()),
+        Some(Err(_)) => Err(request_body_incomplete()),
+    }
+}
+
+/// The client's request body failed otherwise than by time: it was cut off (a reset
+/// stream, a closed connection) or malformed. The client's fault, never the backend's.
+fn request_body_incomplete() -> Response {
+    tracing::debug!("the request body ended before it was complete");
+    tower_tokbind::problem::problem_response(
+        StatusCode::BAD_REQUEST,
+        "request_body_incomplete",
+        "the request body ended before it was complete",
+    )
+}
+
+/// A request body whose first part has already been received.
+struct FirstPart {
+    first: Option<Frame<Bytes>>,
+    rest: Body,
+}
+
+impl http_body::Body for FirstPart {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        match this.first.take() {
+            Some(first) => Poll::Ready(Some(Ok(first))),
+            None => Pin::new(&mut this.rest).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let first = self
+            .first
+            .as_ref()
+            .and_then(Frame::data_ref)
+            .map_or(0, |d| u64::try_from(d.len()).unwrap_or(u64::MAX));
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper.saturating_add(first));
+        }
+        hint.set_lower(
+            rest.lower()
+                .saturating_add(first)
+                .min(hint.upper().unwrap_or(u64::MAX)),
+        );
+        hint
+    }
+}
+
+/// Whether reading the client's request body failed (`tokbind_tls::RequestBody`), and if
+/// so whether it timed out.
+fn client_body_error(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
     let mut source = Some(e);
     while let Some(cause) = source {
-        if cause
-            .downcast_ref::<tokbind_tls::RequestBodyError>()
-            .is_some_and(tokbind_tls::RequestBodyError::is_timeout)
-        {
-            return true;
+        if let Some(body) = cause.downcast_ref::<tokbind_tls::RequestBodyError>() {
+            return Some(body.is_timeout());
         }
         source = cause.source();
     }
-    false
+    None
 }
 
 fn connect_timeout(proxy: &Proxy) -> Response {
@@ -330,6 +421,12 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     };
     parts.extensions = Default::default();
 
+    // A body still to come starts coming before the request takes a place among those in
+    // flight: a client holds a place only while it sends (at its pace), never for free.
+    let body = match first_part(body).await {
+        Ok(body) => body,
+        Err(res) => return res,
+    };
     // A place among the requests in flight, held by the response body until it has been
     // forwarded or dropped.
     let permit = match tokio::time::timeout(

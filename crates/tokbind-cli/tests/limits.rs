@@ -991,3 +991,118 @@ async fn proxy_gives_up_on_a_backend_that_stops_reading_the_request_body() {
         "the proxy gave up after {took:?}, expected after about 1 s"
     );
 }
+
+/// Sends a POST head announcing `len` body bytes and nothing of the body; the connection,
+/// held open.
+async fn silent_upload(addr: SocketAddr, len: usize) -> impl AsyncRead + Unpin {
+    let mut tls = tls(addr, true).await;
+    let head = format!("POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {len}\r\n\r\n");
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls
+}
+
+#[tokio::test]
+async fn proxy_uploads_that_send_nothing_take_no_place_towards_the_backend() {
+    // Every place among the requests in flight is wanted by a silent upload: they are
+    // the client's pace to end (3 s here), and until their bodies start coming they hold
+    // none of the places, so an ordinary request is served at once, not a 503. (Were they
+    // forwarded, the backend would wait for their bodies and hold both places.)
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let app = Router::new().route(
+            "/",
+            get(|| async { "ok" }).post(|body: Bytes| async move { body.len().to_string() }),
+        );
+        axum::serve(listener, app).await
+    });
+    let (served, client) = start_proxy(
+        backend,
+        &[
+            "--upstream-max-requests",
+            "2",
+            "--upstream-connect-timeout",
+            "1s",
+            "--progress-timeout",
+            "3s",
+        ],
+    )
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(silent_upload(served.addr(), 1_000_000).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, reason, took) = through(&served, &client).await;
+    assert_eq!((status, reason), (200, Value::Null));
+    assert!(took < Duration::from_millis(900), "{took:?}");
+
+    // And one that has started its body is answered at the client's pace: a 408.
+    let (status, took) = stalled_upload(served.addr()).await;
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+    assert!(took >= Duration::from_millis(2500), "{took:?}");
+    drop(silent);
+}
+
+/// Sockets of this machine whose remote end is 127.0.0.1:`port` (IPv4, any state): the
+/// client sides of connections to a server listening there.
+fn sockets_to(port: u16) -> usize {
+    let remote = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|line| line.split_whitespace().nth(2) == Some(remote.as_str()))
+        .count()
+}
+
+#[tokio::test]
+async fn proxy_drops_a_backend_connection_that_answered_early_and_stopped_reading() {
+    // The backend answers 401 to the request head, reads nothing of the body and keeps
+    // the connection: hyper would go on writing the upload to it for ever.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = vec![0u8; 4096];
+            let _ = socket.read(&mut head).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+                .await;
+            held.push(socket);
+        }
+    });
+    let (served, _client) = start_proxy(backend, &["--upstream-timeout", "1s"]).await;
+
+    // A client uploads until the proxy stops taking more (or closes, once it has sent
+    // the 401), reads the 401 and goes.
+    let mut tls = tls(served.addr(), true).await;
+    let head = b"POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 50000000\r\n\r\n";
+    tls.write_all(head).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while tls.write_all(&chunk).await.is_ok() {}
+    })
+    .await;
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(3), tls.read(&mut answer))
+        .await
+        .expect("the 401 came")
+        .unwrap_or(0);
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+    drop(tls);
+
+    // Within the upstream timeout of the backend's last read, the proxy lets go of it.
+    // (The client's part is over: whether the proxy still holds the connection now
+    // depends on how far hyper got with the upload, not on the client.)
+    let started = Instant::now();
+    while sockets_to(backend.port()) > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "the proxy still holds its connection to a backend that reads nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

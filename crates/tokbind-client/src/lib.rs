@@ -411,10 +411,10 @@ impl Connection {
         &mut self,
         mut req: Request<Full<Bytes>>,
     ) -> Result<Response<Bytes>, ClientError> {
-        if let Some(value) = &self.header {
-            if !req.headers().contains_key(SEC_TOKEN_BINDING) {
-                req.headers_mut().insert(SEC_TOKEN_BINDING, value.clone());
-            }
+        if let Some(value) = &self.header
+            && !req.headers().contains_key(SEC_TOKEN_BINDING)
+        {
+            req.headers_mut().insert(SEC_TOKEN_BINDING, value.clone());
         }
         self.send_as_is(req).await
     }

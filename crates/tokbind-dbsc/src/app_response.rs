@@ -122,10 +122,10 @@ pub(crate) async fn logout_and_step_up<B>(
             res.headers_mut().append(SET_COOKIE, v);
         }
     }
-    if res.extensions_mut().remove::<RequireFreshProof>().is_some() {
-        if let Ok(v) = HeaderValue::from_str(&expire()) {
-            res.headers_mut().append(SET_COOKIE, v);
-        }
+    if res.extensions_mut().remove::<RequireFreshProof>().is_some()
+        && let Ok(v) = HeaderValue::from_str(&expire())
+    {
+        res.headers_mut().append(SET_COOKIE, v);
     }
     Ok(())
 }

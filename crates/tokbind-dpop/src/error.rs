@@ -167,13 +167,12 @@ impl DpopError {
         let h = res.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if *self == Self::UseNonce {
-            if let Some(v) = verifier
+        if *self == Self::UseNonce
+            && let Some(v) = verifier
                 .fresh_nonce(now)
                 .and_then(|n| HeaderValue::from_str(&n).ok())
-            {
-                h.insert(DPOP_NONCE, v);
-            }
+        {
+            h.insert(DPOP_NONCE, v);
         }
         res
     }

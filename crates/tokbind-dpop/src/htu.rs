@@ -54,17 +54,18 @@ fn normalize_percent_encoding(path: &str, out: &mut String) {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                let b = (h * 16 + l) as u8;
-                if is_unreserved(b) {
-                    out.push(b as char);
-                } else {
-                    let _ = write!(out, "%{b:02X}");
-                }
-                i += 3;
-                continue;
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            let b = (h * 16 + l) as u8;
+            if is_unreserved(b) {
+                out.push(b as char);
+            } else {
+                let _ = write!(out, "%{b:02X}");
             }
+            i += 3;
+            continue;
         }
         out.push(bytes[i] as char);
         i += 1;

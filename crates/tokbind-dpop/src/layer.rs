@@ -201,13 +201,12 @@ where
             add_proven_key(req.extensions_mut(), verified.proven_key());
             req.extensions_mut().insert(verified);
             let mut res = inner.call(req).await?.map(Either::Left);
-            if verifier.nonce_wants_rotation(nonce.as_deref(), now) {
-                if let Some(v) = verifier
+            if verifier.nonce_wants_rotation(nonce.as_deref(), now)
+                && let Some(v) = verifier
                     .fresh_nonce(now)
                     .and_then(|n| HeaderValue::from_str(&n).ok())
-                {
-                    res.headers_mut().insert(DPOP_NONCE, v);
-                }
+            {
+                res.headers_mut().insert(DPOP_NONCE, v);
             }
             Ok(res)
         });

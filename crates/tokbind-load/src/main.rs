@@ -277,7 +277,7 @@ async fn load(
                 }
                 let c = conn.as_mut().expect("connected");
                 i += 1;
-                let attack = attack_mix && i % 2 == 0;
+                let attack = attack_mix && i.is_multiple_of(2);
                 let result = if attack {
                     counters.bad_sent.fetch_add(1, Ordering::Relaxed);
                     let header = bad_header(c, i, stolen.as_deref());

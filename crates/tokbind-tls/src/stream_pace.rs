@@ -11,6 +11,13 @@
 //!
 //! The response body (`activity.rs`) says when it handed hyper a frame and when hyper asked
 //! again, through a task-local [`StreamClock`] that only HTTP/2 stream tasks have.
+//!
+//! A stream reset this way also closes its connection gracefully (`GOAWAY`; the other
+//! streams finish): otherwise a client could hold its place under the connection limit for
+//! ever by opening a new stream whenever one is reset, never reading a byte, and the
+//! connection would never be idle for the limit to reclaim. An HTTP/1.1 client that stops
+//! reading loses its connection the same way (`io.rs`). The connection's task runs in a
+//! task-local [`SlowStreams`] scope that the stream tasks it spawns take with them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +29,27 @@ use crate::pace::{Pace, Pacer};
 
 tokio::task_local! {
     static CLOCK: Arc<StreamClock>;
+    static CONNECTION: Arc<SlowStreams>;
+}
+
+/// Set by a stream of one connection that ran out of its pace, for the connection's loop
+/// (`connection.rs`), which then closes the connection.
+#[derive(Debug, Default)]
+pub(crate) struct SlowStreams {
+    notify: tokio::sync::Notify,
+}
+
+impl SlowStreams {
+    /// Runs `connection` (the task that serves one connection) with `self` for the stream
+    /// tasks it spawns.
+    pub(crate) async fn scope<F: Future>(self: Arc<Self>, connection: F) -> F::Output {
+        CONNECTION.scope(self, connection).await
+    }
+
+    /// Waits until a stream of the connection is reset for its pace.
+    pub(crate) async fn reset(&self) {
+        self.notify.notified().await;
+    }
 }
 
 /// What one HTTP/2 stream's response is doing, as its task's wrapper needs to know.
@@ -65,6 +93,7 @@ where
             task: CLOCK.scope(Arc::clone(&clock), task),
             clock,
             pacer: Pacer::new(self.pace),
+            connection: CONNECTION.try_with(Arc::clone).ok(),
         });
     }
 }
@@ -76,6 +105,7 @@ pin_project_lite::pin_project! {
         task: tokio::task::futures::TaskLocalFuture<Arc<StreamClock>, F>,
         clock: Arc<StreamClock>,
         pacer: Pacer,
+        connection: Option<Arc<SlowStreams>>,
     }
 }
 
@@ -100,6 +130,10 @@ impl<F: Future<Output = ()>> Future for PacedStream<F> {
         match this.pacer.poll_wait(cx) {
             Poll::Ready(()) => {
                 tracing::debug!("HTTP/2 stream reset: the client gave its response no room");
+                if let Some(connection) = this.connection {
+                    // `notify_one` keeps the wake-up if the loop is not waiting right now.
+                    connection.notify.notify_one();
+                }
                 Poll::Ready(()) // dropping the task resets the stream
             }
             Poll::Pending => Poll::Pending,

@@ -282,7 +282,8 @@ async fn a_client_that_stops_reading_its_response_is_closed_at_the_progress_time
 }
 
 #[tokio::test]
-async fn an_http2_stream_whose_window_the_client_keeps_shut_is_reset_at_the_progress_timeout() {
+async fn an_http2_stream_whose_window_the_client_keeps_shut_is_reset_at_the_progress_timeout_and_its_connection_closed()
+ {
     // The client allows no DATA at all (SETTINGS_INITIAL_WINDOW_SIZE 0) and never opens a
     // window, while its connection answers PINGs: nothing waits on the socket, so only the
     // stream's own pace can end it.
@@ -304,7 +305,7 @@ async fn an_http2_stream_whose_window_the_client_keeps_shut_is_reset_at_the_prog
         .handshake(TokioIo::new(tls(&server, Alpn::Http2).await))
         .await
         .unwrap();
-    tokio::spawn(conn);
+    let connection = tokio::spawn(conn);
     let req = Request::get("https://127.0.0.1/")
         .body(http_body_util::Empty::<Bytes>::new())
         .unwrap();
@@ -324,6 +325,20 @@ async fn an_http2_stream_whose_window_the_client_keeps_shut_is_reset_at_the_prog
         .await
         .expect("the client learns the stream is gone");
     assert!(body.is_err(), "the stream was reset, not ended");
+    // And the connection goes, so that opening a new stream for each one reset cannot
+    // hold a place under the connection limit (the idle timeout, 60 s, is far off).
+    tokio::time::timeout(Duration::from_secs(3), connection)
+        .await
+        .expect("the server closed the connection after resetting its stream")
+        .unwrap()
+        .ok();
+    let again = Request::get("https://127.0.0.1/")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    assert!(
+        sender.send_request(again).await.is_err(),
+        "no new stream on it"
+    );
 }
 
 /// The state (as /proc/net/tcp numbers it; 04 is FIN-WAIT-1) of the socket from

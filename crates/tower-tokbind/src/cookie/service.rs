@@ -228,10 +228,10 @@ fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: &Pro
                 Judged::Opened(name, original, key) => {
                     config.stats.accepted();
                     kept.push(name, original);
-                    if let Some(key) = key_of(key) {
-                        if opened.iter().all(|(n, _)| *n != name) {
-                            opened.push((name, key));
-                        }
+                    if let Some(key) = key_of(key)
+                        && opened.iter().all(|(n, _)| *n != name)
+                    {
+                        opened.push((name, key));
                     }
                 }
                 Judged::Dropped => {}
