@@ -26,6 +26,10 @@ pub(crate) struct Activity {
     idle_since: AtomicU64,
     /// Whether a request has started on this connection.
     served: AtomicBool,
+    /// When the first bytes of the next request came on an idle keep-alive connection, in
+    /// nanoseconds after `base`, plus one (0: none since the last request started). Only
+    /// HTTP/1.1 connections say (`io.rs`): there, bytes between requests are a request head.
+    head_since: AtomicU64,
 }
 
 impl Activity {
@@ -36,6 +40,17 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             served: AtomicBool::new(false),
+            head_since: AtomicU64::new(0),
+        }
+    }
+
+    /// Bytes came from the client. On an idle keep-alive connection they start the next
+    /// request's head, which the header read timeout then bounds as it bounds the first.
+    pub(crate) fn heard(&self) {
+        if self.head_since.load(Ordering::Relaxed) == 0 && self.is_kept_alive() {
+            let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.head_since
+                .store(now.saturating_add(1), Ordering::Release);
         }
     }
 
@@ -51,22 +66,38 @@ impl Activity {
     }
 
     /// When the connection must be closed if nothing happens before: `first` after it
-    /// became ready while it has served nothing, `then` after its last request ended.
+    /// became ready while it has served nothing, `then` after its last request ended, and
+    /// no later than `first` after the next request's head began to come ([`heard`]).
     /// `None` while a request is in flight (and for deadlines past the end of time).
+    ///
+    /// [`heard`]: Self::heard
     pub(crate) fn deadline(&self, first: Duration, then: Duration) -> Option<Instant> {
         if !self.is_idle() {
             return None;
         }
-        let limit = if self.served.load(Ordering::Acquire) {
-            then
-        } else {
-            first
-        };
         let since = Duration::from_nanos(self.idle_since.load(Ordering::Acquire));
-        self.base.checked_add(since)?.checked_add(limit)
+        if !self.served.load(Ordering::Acquire) {
+            return self.base.checked_add(since)?.checked_add(first);
+        }
+        let idle = self
+            .base
+            .checked_add(since)
+            .and_then(|t| t.checked_add(then));
+        let head = match self.head_since.load(Ordering::Acquire) {
+            0 => None,
+            at => self
+                .base
+                .checked_add(Duration::from_nanos(at - 1))
+                .and_then(|t| t.checked_add(first)),
+        };
+        match (idle, head) {
+            (Some(idle), Some(head)) => Some(idle.min(head)),
+            (idle, head) => idle.or(head),
+        }
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
+        self.head_since.store(0, Ordering::Release);
         self.served.store(true, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(Arc::clone(self))

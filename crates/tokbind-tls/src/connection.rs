@@ -109,9 +109,13 @@ pub(crate) async fn serve<S, B>(
         req
     });
     let activity = Arc::new(Activity::new());
+    // Between two HTTP/1.1 requests, bytes from the client are the next head; over HTTP/2
+    // they may be anything (a PING), and hyper's own limits bound a header block.
+    let http1 = tls.ssl().selected_alpn_protocol() != Some(b"h2");
+    let heard = http1.then(|| Arc::clone(&activity));
     let slow_streams = Arc::new(SlowStreams::default());
     let conn = shared.http.serve_connection_with_upgrades(
-        TokioIo::new(ServerIo::new(tls, pace, place)),
+        TokioIo::new(ServerIo::new(tls, pace, place, heard)),
         TowerToHyperService::new(Tracked::new(service, Arc::clone(&activity))),
     );
     Arc::clone(&slow_streams)

@@ -10,11 +10,14 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_openssl::SslStream;
 
+use crate::activity::Activity;
 use crate::pace::{Pace, Pacer};
 
 pin_project_lite::pin_project! {
@@ -27,6 +30,8 @@ pin_project_lite::pin_project! {
         inner: SslStream<TcpStream>,
         pacer: Pacer,
         _place: OwnedSemaphorePermit,
+        // Told when bytes arrive, on an HTTP/1.1 connection (`activity.rs`).
+        heard: Option<Arc<Activity>>,
     }
 }
 
@@ -35,11 +40,13 @@ impl ServerIo {
         inner: SslStream<TcpStream>,
         pace: Pace,
         place: OwnedSemaphorePermit,
+        heard: Option<Arc<Activity>>,
     ) -> Self {
         Self {
             inner,
             pacer: Pacer::new(pace),
             _place: place,
+            heard,
         }
     }
 }
@@ -90,7 +97,15 @@ impl AsyncRead for ServerIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.project().inner.poll_read(cx, buf)
+        let this = self.project();
+        let before = buf.filled().len();
+        let read = this.inner.poll_read(cx, buf);
+        if let Some(activity) = this.heard
+            && buf.filled().len() > before
+        {
+            activity.heard();
+        }
+        read
     }
 }
 

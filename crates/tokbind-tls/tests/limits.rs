@@ -50,6 +50,46 @@ async fn a_header_sent_a_byte_at_a_time_is_cut_off_at_the_header_read_timeout() 
 }
 
 #[tokio::test]
+async fn a_second_header_sent_a_byte_at_a_time_is_cut_off_at_the_header_read_timeout_too() {
+    // The idle timeout is far longer: only the header read timeout can close it in time.
+    let limits = Limits::default()
+        .header_read_timeout(Duration::from_secs(1))
+        .idle_timeout(Duration::from_secs(8));
+    let server = start(limits, Duration::from_secs(10), ok()).await;
+    let mut tls = tls(&server, Alpn::Http1).await;
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tls.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+
+    // The next head, a byte every 100 ms for at most 5 s.
+    let started = Instant::now();
+    let mut closed = None;
+    for byte in b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+        .iter()
+        .chain([b'a'; 64].iter())
+        .take(50)
+    {
+        if tls.write_all(&[*byte]).await.is_err()
+            || closed_after(&mut tls, Duration::from_millis(100))
+                .await
+                .is_some()
+        {
+            closed = Some(started.elapsed());
+            break;
+        }
+    }
+    let closed = closed.expect("the connection was still open after 5 s of dripping");
+    // The watchdog looks at least once a header read timeout: at most one more second.
+    assert!(
+        closed >= Duration::from_millis(900) && closed < Duration::from_millis(3500),
+        "closed after {closed:?}, expected at the 1 s header read timeout"
+    );
+}
+
+#[tokio::test]
 async fn a_tls_connection_that_sends_no_request_is_closed_at_the_header_read_timeout() {
     let limits = Limits::default().header_read_timeout(Duration::from_secs(1));
     let server = start(limits, Duration::from_secs(10), ok()).await;
