@@ -118,54 +118,52 @@ pub(crate) async fn serve<S, B>(
         TokioIo::new(ServerIo::new(tls, pace, place, heard)),
         TowerToHyperService::new(Tracked::new(service, Arc::clone(&activity))),
     );
-    Arc::clone(&slow_streams)
-        .scope(async move {
-        let mut conn = std::pin::pin!(conn);
+    let mut conn = std::pin::pin!(conn);
 
-        let (first, then) = (limits.header_read_timeout, limits.idle_timeout);
-        // Requests start and end without waking the watchdog, and a request that ends moves
-        // the deadline from `first` after the start to `then` after its end, which may be
-        // sooner: looking again at least this often is never late.
-        // (At least hourly too, so that no limit, however long, overflows the clock.)
-        let recheck = first
-            .min(then)
-            .clamp(Duration::from_millis(10), Duration::from_secs(3600));
-        // Set once the connection was told to close: when to drop it if it has not.
-        let mut closing: Option<Instant> = None;
-        let mut shutting_down = false;
-        loop {
-            let next_look = Instant::now() + recheck;
-            let wake = match closing {
-                Some(at) => at,
-                None => activity
-                    .deadline(first, then)
-                    .map_or(next_look, |d| d.min(next_look)),
-            };
-            tokio::select! {
-                ended = conn.as_mut() => {
-                    if let Err(e) = ended {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
+    let (first, then) = (limits.header_read_timeout, limits.idle_timeout);
+    // Requests start and end without waking the watchdog, and a request that ends moves
+    // the deadline from `first` after the start to `then` after its end, which may be
+    // sooner: looking again at least this often is never late.
+    // (At least hourly too, so that no limit, however long, overflows the clock.)
+    let recheck = first
+        .min(then)
+        .clamp(Duration::from_millis(10), Duration::from_secs(3600));
+    // Set once the connection was told to close: when to drop it if it has not.
+    let mut closing: Option<Instant> = None;
+    let mut shutting_down = false;
+    loop {
+        let next_look = Instant::now() + recheck;
+        let wake = match closing {
+            Some(at) => at,
+            None => activity
+                .deadline(first, then)
+                .map_or(next_look, |d| d.min(next_look)),
+        };
+        tokio::select! {
+            ended = slow_streams.polling(conn.as_mut()) => {
+                if let Err(e) = ended {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = tokio::time::sleep_until(wake.into()) => match closing {
+                Some(_) if activity.is_idle() => {
+                    tracing::debug!(%peer, "dropped: did not close in time");
                     return;
                 }
-                () = tokio::time::sleep_until(wake.into()) => match closing {
-                    Some(_) if activity.is_idle() => {
-                        tracing::debug!(%peer, "dropped: did not close in time");
-                        return;
-                    }
-                    // A request got in before the close: hyper finishes it, then closes.
-                    Some(_) => closing = Some(Instant::now() + CLOSE_GRACE),
-                    None => {
-                        if activity.deadline(first, then).is_some_and(|d| d <= Instant::now()) {
-                            tracing::debug!(%peer, "closing: no request within the header read or idle timeout");
-                            if !shutting_down {
-                                conn.as_mut().graceful_shutdown();
-                            }
-                            closing = Some(Instant::now() + CLOSE_GRACE);
+                // A request got in before the close: hyper finishes it, then closes.
+                Some(_) => closing = Some(Instant::now() + CLOSE_GRACE),
+                None => {
+                    if activity.deadline(first, then).is_some_and(|d| d <= Instant::now()) {
+                        tracing::debug!(%peer, "closing: no request within the header read or idle timeout");
+                        if !shutting_down {
+                            conn.as_mut().graceful_shutdown();
                         }
+                        closing = Some(Instant::now() + CLOSE_GRACE);
                     }
-                },
-                // A stream was reset because the client gave its response no room: the
+                }
+            },
+            // A stream was reset because the client gave its response no room: the
             // connection goes too (`stream_pace.rs`), once its other streams are done.
             () = slow_streams.reset(), if closing.is_none() && !shutting_down => {
                 tracing::debug!(%peer, "closing: an HTTP/2 stream ran out of its pace");
@@ -173,34 +171,32 @@ pub(crate) async fn serve<S, B>(
                 closing = Some(Instant::now() + CLOSE_GRACE);
             }
             // After a shutdown the only signal left to come is `Abort`.
-                signal = next_signal(&mut signals) => {
-                    let close = match signal {
-                        Signal::Serve => false,
-                        Signal::Abort => {
-                            tracing::debug!(%peer, "dropped: the drain timeout ran out");
-                            return;
-                        }
-                        Signal::ShutDown => {
-                            // In-flight requests finish; idle connections close now.
-                            shutting_down = true;
-                            if closing.is_none() {
-                                conn.as_mut().graceful_shutdown();
-                            }
-                            false
-                        }
-                        Signal::ReclaimKeepAlive => closing.is_none() && activity.is_kept_alive(),
-                        Signal::ReclaimIdle => closing.is_none() && activity.is_idle() && reclaimable(),
-                    };
-                    if close {
-                        tracing::debug!(%peer, ?signal, "closing an idle connection to reclaim resources");
-                        conn.as_mut().graceful_shutdown();
-                        closing = Some(Instant::now() + CLOSE_GRACE);
+            signal = next_signal(&mut signals) => {
+                let close = match signal {
+                    Signal::Serve => false,
+                    Signal::Abort => {
+                        tracing::debug!(%peer, "dropped: the drain timeout ran out");
+                        return;
                     }
+                    Signal::ShutDown => {
+                        // In-flight requests finish; idle connections close now.
+                        shutting_down = true;
+                        if closing.is_none() {
+                            conn.as_mut().graceful_shutdown();
+                        }
+                        false
+                    }
+                    Signal::ReclaimKeepAlive => closing.is_none() && activity.is_kept_alive(),
+                    Signal::ReclaimIdle => closing.is_none() && activity.is_idle() && reclaimable(),
+                };
+                if close {
+                    tracing::debug!(%peer, ?signal, "closing an idle connection to reclaim resources");
+                    conn.as_mut().graceful_shutdown();
+                    closing = Some(Instant::now() + CLOSE_GRACE);
                 }
             }
         }
-        })
-        .await;
+    }
 }
 
 /// The next signal (never, if the server is gone).

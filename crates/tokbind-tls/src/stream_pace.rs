@@ -16,8 +16,8 @@
 //! streams finish): otherwise a client could hold its place under the connection limit for
 //! ever by opening a new stream whenever one is reset, never reading a byte, and the
 //! connection would never be idle for the limit to reclaim. An HTTP/1.1 client that stops
-//! reading loses its connection the same way (`io.rs`). The connection's task runs in a
-//! task-local [`SlowStreams`] scope that the stream tasks it spawns take with them.
+//! reading loses its connection the same way (`io.rs`). The connection's future is polled in
+//! a task-local [`SlowStreams`] scope that the stream tasks it spawns take with them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,10 +40,15 @@ pub(crate) struct SlowStreams {
 }
 
 impl SlowStreams {
-    /// Runs `connection` (the task that serves one connection) with `self` for the stream
-    /// tasks it spawns.
-    pub(crate) async fn scope<F: Future>(self: Arc<Self>, connection: F) -> F::Output {
-        CONNECTION.scope(self, connection).await
+    /// Polls `connection` (hyper's future for one connection, which spawns its HTTP/2
+    /// stream tasks while it is polled) with `self` for those tasks to take.
+    pub(crate) fn polling<'a, F: Future>(
+        self: &'a Arc<Self>,
+        mut connection: Pin<&'a mut F>,
+    ) -> impl Future<Output = F::Output> + 'a {
+        std::future::poll_fn(move |cx| {
+            CONNECTION.sync_scope(Arc::clone(self), || connection.as_mut().poll(cx))
+        })
     }
 
     /// Waits until a stream of the connection is reset for its pace.
