@@ -213,19 +213,12 @@ fn upstream_failure(e: &hyper_util::client::legacy::Error, proxy: &Proxy) -> Res
     }
     // A connection that timed out: connecting, or writing the request (`upstream_io.rs`),
     // which is the backend not taking more of the body.
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return if e.is_connect() {
-                connect_timeout(proxy)
-            } else {
-                Late::Body.response(proxy.response_timeout)
-            };
-        }
-        source = cause.source();
+    if cause::<std::io::Error>(e).is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+        return if e.is_connect() {
+            connect_timeout(proxy)
+        } else {
+            Late::Body.response(proxy.response_timeout)
+        };
     }
     if !e.is_connect() {
         return upstream_problem(
@@ -328,14 +321,14 @@ impl http_body::Body for FirstPart {
 /// Whether reading the client's request body failed (`tokbind_tls::RequestBody`), and if
 /// so whether it timed out.
 fn client_body_error(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
-    let mut source = Some(e);
-    while let Some(cause) = source {
-        if let Some(body) = cause.downcast_ref::<tokbind_tls::RequestBodyError>() {
-            return Some(body.is_timeout());
-        }
-        source = cause.source();
-    }
-    None
+    cause::<tokbind_tls::RequestBodyError>(e).map(tokbind_tls::RequestBodyError::is_timeout)
+}
+
+/// The first of `e` and its causes that is a `T`.
+fn cause<'e, T: std::error::Error + 'static>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    std::iter::successors(Some(e), |e| e.source()).find_map(|e| e.downcast_ref::<T>())
 }
 
 fn connect_timeout(proxy: &Proxy) -> Response {

@@ -61,8 +61,24 @@ pub(crate) struct TimedIo {
 }
 
 impl TimedIo {
+    /// A write-side `poll` of the inner stream: a result ends the current wait, `Pending`
+    /// continues it (see [`TimedIo::wait`]).
+    fn timed<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(Pin<&mut TokioIo<TcpStream>>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll(Pin::new(&mut self.io), cx) {
+            Poll::Pending => self.wait(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
     /// `Pending` while the current wait is within the timeout, an error once it is not.
-    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    fn wait<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         let timeout = self.write_timeout;
         let stalled = self.stalled.get_or_insert_with(|| {
             // Past the end of time there is no deadline: the wait is never cut.
@@ -105,25 +121,11 @@ impl Write for TimedIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Pending => this.wait(cx),
-            done => {
-                this.stalled = None;
-                done
-            }
-        }
+        self.get_mut().timed(cx, |io, cx| io.poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_flush(cx) {
-            Poll::Pending => this.wait(cx).map_ok(|_| ()),
-            done => {
-                this.stalled = None;
-                done
-            }
-        }
+        self.get_mut().timed(cx, Write::poll_flush)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -139,14 +141,8 @@ impl Write for TimedIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.wait(cx),
-            done => {
-                this.stalled = None;
-                done
-            }
-        }
+        self.get_mut()
+            .timed(cx, |io, cx| io.poll_write_vectored(cx, bufs))
     }
 }
 

@@ -774,19 +774,17 @@ fn proxy_refuses_an_upstream_max_requests_of_0() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--upstream-max-requests"));
 }
 
-/// A backend that reads the whole request body and answers with its length.
+/// A backend that answers `GET /` with `ok`, and a `POST /` once it has read the whole
+/// request body, with its length.
 async fn body_length_backend() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(
-            listener,
-            Router::new().route(
-                "/",
-                axum::routing::post(|body: Bytes| async move { body.len().to_string() }),
-            ),
-        )
-        .await
+        let app = Router::new().route(
+            "/",
+            get(|| async { "ok" }).post(|body: Bytes| async move { body.len().to_string() }),
+        );
+        axum::serve(listener, app).await
     });
     addr
 }
@@ -1007,15 +1005,7 @@ async fn proxy_uploads_that_send_nothing_take_no_place_towards_the_backend() {
     // the client's pace to end (3 s here), and until their bodies start coming they hold
     // none of the places, so an ordinary request is served at once, not a 503. (Were they
     // forwarded, the backend would wait for their bodies and hold both places.)
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let backend = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let app = Router::new().route(
-            "/",
-            get(|| async { "ok" }).post(|body: Bytes| async move { body.len().to_string() }),
-        );
-        axum::serve(listener, app).await
-    });
+    let backend = body_length_backend().await;
     let (served, client) = start_proxy(
         backend,
         &[

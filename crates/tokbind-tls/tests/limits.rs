@@ -18,31 +18,34 @@ use tokio::net::TcpStream;
 mod common;
 use common::*;
 
+/// Sends a request head that never ends, a byte every 100 ms, for at most 5 s: how long
+/// after its first byte the server closed the connection.
+async fn drip_head<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    tls: &mut S,
+) -> Duration {
+    let started = Instant::now();
+    for byte in b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+        .iter()
+        .chain([b'a'; 64].iter())
+        .take(50)
+    {
+        if tls.write_all(&[*byte]).await.is_err()
+            || closed_after(&mut *tls, Duration::from_millis(100))
+                .await
+                .is_some()
+        {
+            return started.elapsed();
+        }
+    }
+    panic!("the connection was still open after 5 s of dripping");
+}
+
 #[tokio::test]
 async fn a_header_sent_a_byte_at_a_time_is_cut_off_at_the_header_read_timeout() {
     let limits = Limits::default().header_read_timeout(Duration::from_secs(1));
     let server = start(limits, Duration::from_secs(10), ok()).await;
     let mut tls = tls(&server, Alpn::Http1).await;
-    let started = Instant::now();
-    let head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
-        .iter()
-        .chain([b'a'; 64].iter());
-    let mut closed = None;
-    // One byte every 100 ms, for at most 5 s: the head never completes.
-    for byte in head.take(50) {
-        if tls.write_all(&[*byte]).await.is_err() {
-            closed = Some(started.elapsed());
-            break;
-        }
-        if closed_after(&mut tls, Duration::from_millis(100))
-            .await
-            .is_some()
-        {
-            closed = Some(started.elapsed());
-            break;
-        }
-    }
-    let closed = closed.expect("the connection was still open after 5 s of dripping");
+    let closed = drip_head(&mut tls).await;
     assert!(
         closed >= Duration::from_millis(900) && closed < Duration::from_secs(3),
         "closed after {closed:?}, expected at the 1 s header read timeout"
@@ -64,24 +67,8 @@ async fn a_second_header_sent_a_byte_at_a_time_is_cut_off_at_the_header_read_tim
     let n = tls.read(&mut answer).await.unwrap();
     assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
 
-    // The next head, a byte every 100 ms for at most 5 s.
-    let started = Instant::now();
-    let mut closed = None;
-    for byte in b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
-        .iter()
-        .chain([b'a'; 64].iter())
-        .take(50)
-    {
-        if tls.write_all(&[*byte]).await.is_err()
-            || closed_after(&mut tls, Duration::from_millis(100))
-                .await
-                .is_some()
-        {
-            closed = Some(started.elapsed());
-            break;
-        }
-    }
-    let closed = closed.expect("the connection was still open after 5 s of dripping");
+    // The next head, dripped.
+    let closed = drip_head(&mut tls).await;
     // The watchdog looks at least once a header read timeout: at most one more second.
     assert!(
         closed >= Duration::from_millis(900) && closed < Duration::from_millis(3500),
