@@ -13,6 +13,7 @@
 //! | Public JWKs, RFC 7638 thumbprints, strict proof-JWS checks | [`jose`] (`tokbind-jose`) | RFC 7517, RFC 7638 |
 //! | DPoP: proof validation, replay cache, nonces, resource-server layer, token endpoint | [`dpop`] (`tokbind-dpop`) | RFC 9449 |
 //! | DBSC: registration, refresh, short-lived bound cookies | [`dbsc`] (`tokbind-dbsc`) | W3C DBSC |
+//! | TLS-terminating reverse proxy forwarding the verified IDs to any backend | [`proxy`] (`tokbind-proxy`) | draft-ietf-tokbind-ttrp-09 |
 //!
 //! ```
 //! use tokbind::proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey};
@@ -32,5 +33,6 @@ pub use tokbind_dpop as dpop;
 pub use tokbind_jose as jose;
 pub use tokbind_oauth as oauth;
 pub use tokbind_proto as proto;
+pub use tokbind_proxy as proxy;
 pub use tokbind_tls as tls;
 pub use tower_tokbind as tower;

@@ -1,5 +1,6 @@
 //! Bound cookies end to end over real TLS: Token Binding handshake → TokenBindingLayer →
-//! BoundCookieLayer → a handler that sets cookies and echoes the Cookie header it sees.
+//! BoundCookieLayer → a handler that sets cookies and echoes the Cookie header it sees,
+//! directly and behind the proxy.
 
 mod common;
 
@@ -53,7 +54,6 @@ fn app(layer: BoundCookieLayer) -> Router {
         .route("/logout", get(logout))
         .route("/echo", get(echo))
         .layer(layer)
-        .layer(TokenBindingLayer::new())
 }
 
 fn req(path: &str, cookie: Option<&str>) -> http::Request<http_body_util::Full<Bytes>> {
@@ -90,10 +90,12 @@ struct Setup {
     stats: Arc<CookieStats>,
 }
 
-async fn setup(layer: BoundCookieLayer) -> Setup {
+async fn setup(d: Deployment, layer: BoundCookieLayer) -> Setup {
     let stats = layer.stats();
     Setup {
-        server: start_app(|b| b, app(layer)).await,
+        server: d
+            .start_app(|b| b, app(layer), TokenBindingLayer::new())
+            .await,
         stats,
     }
 }
@@ -115,6 +117,17 @@ fn client(server: &Server, keys: Arc<dyn KeyStore>) -> Client {
         .unwrap()
 }
 
+both_deployments!(
+    bound_cookie_works_on_a_new_connection_with_the_same_key,
+    stolen_tampered_and_unbound_cookies_are_dropped,
+    only_configured_cookies_are_touched,
+    set_cookie_attributes_are_preserved_and_secure_is_forced,
+    key_rotation_old_key_verifies_new_key_signs,
+    without_token_binding_cookies_are_refused_by_default,
+    opt_in_issues_unbound_cookies_that_cannot_be_downgraded_into,
+    resetting_the_key_voids_the_bound_cookie,
+);
+
 async fn send(
     server: &Server,
     client: &Client,
@@ -125,9 +138,8 @@ async fn send(
     conn.send(req(path, cookie)).await.unwrap()
 }
 
-#[tokio::test]
-async fn bound_cookie_works_on_a_new_connection_with_the_same_key() {
-    let Setup { server, stats } = setup(layer()).await;
+async fn bound_cookie_works_on_a_new_connection_with_the_same_key(d: Deployment) {
+    let Setup { server, stats } = setup(d, layer()).await;
     let alice = client(&server, fresh_keys());
     let res = send(&server, &alice, "/login", None).await;
     let id = bound_id(&res);
@@ -139,9 +151,8 @@ async fn bound_cookie_works_on_a_new_connection_with_the_same_key() {
     assert_eq!(stats.accepted_count(), 1);
 }
 
-#[tokio::test]
-async fn stolen_tampered_and_unbound_cookies_are_dropped() {
-    let Setup { server, stats } = setup(layer()).await;
+async fn stolen_tampered_and_unbound_cookies_are_dropped(d: Deployment) {
+    let Setup { server, stats } = setup(d, layer()).await;
     let alice = client(&server, fresh_keys());
     let id = bound_id(&send(&server, &alice, "/login", None).await);
 
@@ -173,9 +184,8 @@ async fn stolen_tampered_and_unbound_cookies_are_dropped() {
     assert!(stats.dropped_count(DropReason::Malformed) >= 1);
 }
 
-#[tokio::test]
-async fn only_configured_cookies_are_touched() {
-    let Setup { server, .. } = setup(layer()).await;
+async fn only_configured_cookies_are_touched(d: Deployment) {
+    let Setup { server, .. } = setup(d, layer()).await;
     let alice = client(&server, fresh_keys());
     let login = send(&server, &alice, "/login", None).await;
     let id = bound_id(&login);
@@ -192,9 +202,8 @@ async fn only_configured_cookies_are_touched() {
     assert_eq!(body(&res), "a=1; b=2");
 }
 
-#[tokio::test]
-async fn set_cookie_attributes_are_preserved_and_secure_is_forced() {
-    let Setup { server, .. } = setup(layer()).await;
+async fn set_cookie_attributes_are_preserved_and_secure_is_forced(d: Deployment) {
+    let Setup { server, .. } = setup(d, layer()).await;
     let alice = client(&server, fresh_keys());
     let res = send(&server, &alice, "/login", None).await;
     let cookies = set_cookies(&res);
@@ -216,14 +225,21 @@ async fn set_cookie_attributes_are_preserved_and_secure_is_forced() {
     );
 }
 
-#[tokio::test]
-async fn key_rotation_old_key_verifies_new_key_signs() {
+async fn key_rotation_old_key_verifies_new_key_signs(d: Deployment) {
     let (old, new) = ([0x11u8; 32], [0x22u8; 32]);
     let with_keys = |k: CookieKeys| app(BoundCookieLayer::new(k).only(["id"]));
     // Alice keeps her Token Binding key (per origin) across the server's redeploys.
     let alice_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
 
-    let v1 = start_app(|b| b, with_keys(CookieKeys::new(&old).unwrap())).await;
+    // Each deployment after the first on the same address (the same origin), as a redeploy.
+    let deploy = async |keys: CookieKeys, addr: std::net::SocketAddr| {
+        let app = with_keys(keys);
+        d.start_app_on(bind(addr).await, |b| b, app, TokenBindingLayer::new())
+            .await
+    };
+
+    let any_port = "127.0.0.1:0".parse().unwrap();
+    let v1 = deploy(CookieKeys::new(&old).unwrap(), any_port).await;
     let addr = v1.addr;
     let alice = client(&v1, Arc::clone(&alice_keys));
     let old_cookie = bound_id(&send(&v1, &alice, "/login", None).await);
@@ -231,7 +247,7 @@ async fn key_rotation_old_key_verifies_new_key_signs() {
 
     // Redeployed on the same origin with a new signing key, the old one kept for verifying.
     let rotated = CookieKeys::new(&new).unwrap().with_previous(&old).unwrap();
-    let v2 = start_app_at(addr, |b| b, with_keys(rotated)).await;
+    let v2 = deploy(rotated, addr).await;
     let alice = client(&v2, Arc::clone(&alice_keys));
     let res = send(&v2, &alice, "/echo", Some(&format!("id={old_cookie}"))).await;
     assert_eq!(
@@ -245,14 +261,14 @@ async fn key_rotation_old_key_verifies_new_key_signs() {
 
     // Proof that the new key signed: a deployment with only the old key refuses the new
     // cookie, one with only the new key accepts it.
-    let v3 = start_app_at(addr, |b| b, with_keys(CookieKeys::new(&old).unwrap())).await;
+    let v3 = deploy(CookieKeys::new(&old).unwrap(), addr).await;
     let alice = client(&v3, Arc::clone(&alice_keys));
     assert_eq!(
         body(&send(&v3, &alice, "/echo", Some(&format!("id={new_cookie}"))).await),
         ""
     );
     v3.stop().await;
-    let v4 = start_app_at(addr, |b| b, with_keys(CookieKeys::new(&new).unwrap())).await;
+    let v4 = deploy(CookieKeys::new(&new).unwrap(), addr).await;
     let alice = client(&v4, Arc::clone(&alice_keys));
     let res = send(&v4, &alice, "/echo", Some(&format!("id={new_cookie}"))).await;
     assert_eq!(body(&res), "id=s3cr3t-session");
@@ -267,9 +283,8 @@ fn plain_client(server: &Server) -> Client {
         .unwrap()
 }
 
-#[tokio::test]
-async fn without_token_binding_cookies_are_refused_by_default() {
-    let Setup { server, stats } = setup(layer()).await;
+async fn without_token_binding_cookies_are_refused_by_default(d: Deployment) {
+    let Setup { server, stats } = setup(d, layer()).await;
     let alice = client(&server, fresh_keys());
     let id = bound_id(&send(&server, &alice, "/login", None).await);
 
@@ -283,10 +298,9 @@ async fn without_token_binding_cookies_are_refused_by_default() {
     assert_eq!(set_cookies(&res), vec!["theme=dark; Path=/".to_string()]);
 }
 
-#[tokio::test]
-async fn opt_in_issues_unbound_cookies_that_cannot_be_downgraded_into() {
+async fn opt_in_issues_unbound_cookies_that_cannot_be_downgraded_into(d: Deployment) {
     let Setup { server, stats } =
-        setup(layer().unproven_clients(UnprovenClients::IssueUnbound)).await;
+        setup(d, layer().unproven_clients(UnprovenClients::IssueUnbound)).await;
     let plain = plain_client(&server);
     let unbound = bound_id(&send(&server, &plain, "/login", None).await);
     assert!(unbound.starts_with("s3cr3t-session~tb0."), "{unbound}");
@@ -311,11 +325,10 @@ async fn opt_in_issues_unbound_cookies_that_cannot_be_downgraded_into() {
     assert_eq!(stats.dropped_count(DropReason::Mismatch), 1);
 }
 
-#[tokio::test]
-async fn resetting_the_key_voids_the_bound_cookie() {
+async fn resetting_the_key_voids_the_bound_cookie(d: Deployment) {
     // RFC 8473 §8.2: after a key reset the client presents a new Token Binding ID, and
     // everything bound to the old one stops working.
-    let Setup { server, stats } = setup(layer()).await;
+    let Setup { server, stats } = setup(d, layer()).await;
     let keys = fresh_keys();
     let alice = client(&server, Arc::clone(&keys));
     let id = bound_id(&send(&server, &alice, "/login", None).await);

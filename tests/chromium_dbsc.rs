@@ -333,6 +333,7 @@ async fn chromium_registers_refreshes_and_terminates_and_a_copied_profile_loses_
     let outage = Arc::new(AtomicBool::new(false));
     let fail = Arc::clone(&outage);
     let app = bound_session_app(&origin, COOKIE_LIFETIME)
+        .layer(tokbind::tower::TokenBindingLayer::new())
         .layer(axum::middleware::from_fn(move |req, next| {
             refresh_outage(Arc::clone(&fail), req, next)
         }))

@@ -1,21 +1,28 @@
 //! One cookie-binding layer protects one session for a Token Binding client, a DPoP client
 //! and a DBSC browser alike (the DBSC browser played here by a client speaking exactly what
 //! Chromium 156 sends; `chromium_dbsc.rs` runs the real browser). Over real TLS, through
-//! TokenBindingLayer → DpopLayer → DbscLayer → BoundCookieLayer → tower-sessions.
+//! TokenBindingLayer → DpopLayer → DbscLayer → BoundCookieLayer → tower-sessions, directly
+//! and behind the proxy.
 
 mod common;
 
 use std::time::Duration;
 
+use common::Deployment;
 use common::dbsc::*;
 use serde_json::{Value, json};
 use tokbind::dpop::DpopKey;
 
-#[tokio::test]
-async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
+both_deployments!(
+    a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die,
+    the_same_layer_binds_the_session_for_token_binding_and_dpop_clients,
+    a_stolen_cookie_with_a_forged_refresh_ends_the_session,
+);
+
+async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die(d: Deployment) {
     // Short, to watch it expire; long enough that the steps after a refresh fit in it.
     let lifetime = Duration::from_secs(4);
-    let s = site(lifetime).await;
+    let s = site_in(d, lifetime).await;
     let client = s.plain();
     let browser = DbscBrowser::new();
 
@@ -243,9 +250,8 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die() {
     );
 }
 
-#[tokio::test]
-async fn the_same_layer_binds_the_session_for_token_binding_and_dpop_clients() {
-    let s = site(Duration::from_secs(600)).await;
+async fn the_same_layer_binds_the_session_for_token_binding_and_dpop_clients(d: Deployment) {
+    let s = site_in(d, Duration::from_secs(600)).await;
 
     // Token Binding: the session cookie is bound to the client's TLS key.
     let tb = s.server.client(|b| b);
@@ -303,9 +309,8 @@ async fn the_same_layer_binds_the_session_for_token_binding_and_dpop_clients() {
 
 /// A refresh signed by another key, sent with the session's own cookie, means that cookie
 /// left the device: the session ends, for the thief and for the browser alike.
-#[tokio::test]
-async fn a_stolen_cookie_with_a_forged_refresh_ends_the_session() {
-    let s = site(Duration::from_secs(600)).await;
+async fn a_stolen_cookie_with_a_forged_refresh_ends_the_session(d: Deployment) {
+    let s = site_in(d, Duration::from_secs(600)).await;
     let client = s.plain();
     let mallory = DbscBrowser::new();
     for stolen in ["login cookie", "short-lived cookie"] {

@@ -1,7 +1,7 @@
 //! DPoP (RFC 9449) end to end over real TLS, through the same stack that serves Token
 //! Binding: TokenBindingLayer → DpopLayer → BoundCookieLayer / BoundBearerLayer → handler.
 //! One cookie layer and one token layer protect a Token Binding client and a DPoP client
-//! alike; every theft and every malformed proof is refused.
+//! alike, directly and behind the proxy; every theft and every malformed proof is refused.
 
 mod common;
 
@@ -26,6 +26,12 @@ use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
 
 const AUDIENCE: &str = "api";
 
+both_deployments!(
+    one_cookie_layer_binds_sessions_for_dpop_and_token_binding_clients,
+    dpop_bound_tokens_work_only_with_their_key_and_scheme,
+    a_signed_proof_with_an_iat_out_of_range_is_a_401_not_a_crash,
+);
+
 struct Stack {
     server: Server,
 }
@@ -33,7 +39,7 @@ struct Stack {
 /// `/login` sets a session cookie; `/echo` shows the Cookie header the app received;
 /// `/token` issues an access token bound to the request's proven key (as a token endpoint
 /// would after `check_token_request`); `/api/me` needs a bound access token.
-async fn stack() -> Stack {
+async fn stack(d: Deployment) -> Stack {
     // The TLS listener needs the server's own address for `htu`; bind first, then build.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -65,9 +71,10 @@ async fn stack() -> Stack {
         .route("/token", bound_token_endpoint(token_issuer, AUDIENCE))
         .merge(api)
         .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["sid"]))
-        .layer(DpopLayer::new(DpopVerifier::new(), &origin).unwrap())
-        .layer(TokenBindingLayer::new());
-    let server = start_app_on(listener, |b| b, app);
+        .layer(DpopLayer::new(DpopVerifier::new(), &origin).unwrap());
+    let server = d
+        .start_app_on(listener, |b| b, app, TokenBindingLayer::new())
+        .await;
     Stack { server }
 }
 
@@ -110,9 +117,8 @@ fn empty(b: http::request::Builder) -> Request<Full<Bytes>> {
     b.body(Full::default()).unwrap()
 }
 
-#[tokio::test]
-async fn one_cookie_layer_binds_sessions_for_dpop_and_token_binding_clients() {
-    let s = stack().await;
+async fn one_cookie_layer_binds_sessions_for_dpop_and_token_binding_clients(d: Deployment) {
+    let s = stack(d).await;
     let plain = s.plain_client();
     let (alice, mallory) = (DpopKey::generate().unwrap(), DpopKey::generate().unwrap());
 
@@ -195,9 +201,8 @@ async fn one_cookie_layer_binds_sessions_for_dpop_and_token_binding_clients() {
     assert_eq!(body(&res), "");
 }
 
-#[tokio::test]
-async fn dpop_bound_tokens_work_only_with_their_key_and_scheme() {
-    let s = stack().await;
+async fn dpop_bound_tokens_work_only_with_their_key_and_scheme(d: Deployment) {
+    let s = stack(d).await;
     let plain = s.plain_client();
     let (alice, mallory) = (DpopKey::generate().unwrap(), DpopKey::generate().unwrap());
     let res = s
@@ -411,9 +416,8 @@ async fn dpop_bound_tokens_work_only_with_their_key_and_scheme() {
     );
 }
 
-#[tokio::test]
-async fn a_signed_proof_with_an_iat_out_of_range_is_a_401_not_a_crash() {
-    let s = stack().await;
+async fn a_signed_proof_with_an_iat_out_of_range_is_a_401_not_a_crash(d: Deployment) {
+    let s = stack(d).await;
     let plain = s.plain_client();
     let key = DpopKey::generate().unwrap();
     // One connection for every request: a panic in the request's task would end it, and

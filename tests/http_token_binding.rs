@@ -1,5 +1,6 @@
 //! End to end over real TLS on loopback: OpenSSL handshake negotiating Token Binding →
-//! `tokbind_tls::serve` → `TokenBindingLayer` → axum handler. Every attack is refused
+//! `tokbind_tls::serve` → `TokenBindingLayer` → axum handler, directly and behind the
+//! proxy (the app then behind `ForwardedTokenBindingLayer`). Every attack is refused
 //! through the whole stack and asserted at its HTTP status and reason.
 
 mod common;
@@ -20,10 +21,29 @@ fn layer() -> TokenBindingLayer {
     TokenBindingLayer::new()
 }
 
-#[tokio::test]
-async fn each_key_parameter_is_verified_end_to_end() {
+both_deployments!(
+    each_key_parameter_is_verified_end_to_end,
+    server_preference_decides_the_key_parameters,
+    without_negotiation_requests_pass_with_no_id,
+    tls13_with_and_without_the_opt_in,
+    draft_protocol_versions_when_enabled,
+    resumed_connection_negotiates_again_and_refuses_the_old_header,
+    forged_signature_is_refused,
+    header_replayed_on_another_connection_is_refused,
+    duplicate_headers_are_refused_with_400,
+    garbage_headers_are_refused_with_400,
+    header_without_negotiation_is_refused,
+    missing_header_on_a_negotiated_connection,
+    token_binding_can_be_required,
+    provided_and_referred_with_different_key_parameters,
+    http2_carries_token_binding_and_reuses_the_verdict,
+    legacy_header_name_only_when_configured,
+    extractors_say_what_is_missing,
+);
+
+async fn each_key_parameter_is_verified_end_to_end(d: Deployment) {
     for kp in [EC, PSS, PKCS1] {
-        let server = start(|b| b.key_parameters(&[kp]).unwrap(), layer()).await;
+        let server = d.start(|b| b.key_parameters(&[kp]).unwrap(), layer()).await;
         let client = server.client(|b| b);
         let mut conn = server.connect(&client).await;
         let res = conn.send(get_req()).await.unwrap();
@@ -31,9 +51,12 @@ async fn each_key_parameter_is_verified_end_to_end() {
         let body = json_body(&res);
         let key = conn.provided_key().unwrap();
         assert_eq!(key.key_parameters(), kp);
-        assert_eq!(body["token_binding"]["key_parameters"], kp.to_string());
-        assert_eq!(body["token_binding"]["version"], "1.0");
-        assert_eq!(body["tls_version"], "TLSv1.2");
+        assert_eq!(body["provided"]["key_parameters"], kp.to_string());
+        if d.sees_the_connection() {
+            assert_eq!(body["token_binding"]["key_parameters"], kp.to_string());
+            assert_eq!(body["token_binding"]["version"], "1.0");
+            assert_eq!(body["tls_version"], "TLSv1.2");
+        }
         assert_eq!(
             body["provided"]["tbh"],
             key.token_binding_id().tbh().to_string()
@@ -42,21 +65,20 @@ async fn each_key_parameter_is_verified_end_to_end() {
     }
 }
 
-#[tokio::test]
-async fn server_preference_decides_the_key_parameters() {
-    let server = start(|b| b.key_parameters(&[PSS, EC]).unwrap(), layer()).await;
+async fn server_preference_decides_the_key_parameters(d: Deployment) {
+    let server = d
+        .start(|b| b.key_parameters(&[PSS, EC]).unwrap(), layer())
+        .await;
     let client = server.client(|b| b.key_parameters(&[EC, PSS]).unwrap());
     let res = client.get(server.url()).await.unwrap();
-    assert_eq!(
-        json_body(&res)["token_binding"]["key_parameters"],
-        "rsa2048_pss"
-    );
+    assert_eq!(json_body(&res)["provided"]["key_parameters"], "rsa2048_pss");
 }
 
-#[tokio::test]
-async fn without_negotiation_requests_pass_with_no_id() {
+async fn without_negotiation_requests_pass_with_no_id(d: Deployment) {
     // No common key parameters.
-    let server = start(|b| b.key_parameters(&[PKCS1]).unwrap(), layer()).await;
+    let server = d
+        .start(|b| b.key_parameters(&[PKCS1]).unwrap(), layer())
+        .await;
     let client = server.client(|b| b.key_parameters(&[EC]).unwrap());
     let res = client.get(server.url()).await.unwrap();
     assert_eq!(res.status(), 200);
@@ -67,54 +89,69 @@ async fn without_negotiation_requests_pass_with_no_id() {
     );
 
     // Client without Extended Master Secret on TLS 1.2.
-    let server = start(|b| b, layer()).await;
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b.without_extended_master_secret().tls12_only());
     let mut conn = server.connect(&client).await;
     assert!(conn.token_binding_header().is_none());
     let res = conn.send(get_req()).await.unwrap();
     assert_eq!(res.status(), 200);
-    assert!(json_body(&res)["token_binding"].is_null());
+    let body = json_body(&res);
+    assert!(
+        body["token_binding"].is_null() && body["provided"].is_null(),
+        "{body}"
+    );
 }
 
-#[tokio::test]
-async fn tls13_with_and_without_the_opt_in() {
-    let server = start(|b| b.tls13_token_binding(true), layer()).await;
+async fn tls13_with_and_without_the_opt_in(d: Deployment) {
+    let server = d.start(|b| b.tls13_token_binding(true), layer()).await;
     let client = server.client(|b| b);
     let body = json_body(&client.get(server.url()).await.unwrap());
-    assert_eq!(body["tls_version"], "TLSv1.3");
+    if d.sees_the_connection() {
+        assert_eq!(body["tls_version"], "TLSv1.3");
+    }
     assert!(body["provided"]["tbh"].is_string(), "{body}");
 
-    let server = start(|b| b, layer()).await;
+    let server = d.start(|b| b, layer()).await;
     let body = json_body(&server.client(|b| b).get(server.url()).await.unwrap());
-    assert_eq!(
-        body["tls_version"], "TLSv1.2",
-        "capped at 1.2 so Token Binding works"
-    );
+    if d.sees_the_connection() {
+        assert_eq!(
+            body["tls_version"], "TLSv1.2",
+            "capped at 1.2 so Token Binding works"
+        );
+    }
     assert!(body["provided"]["tbh"].is_string());
 
-    let server = start(|b| b.cap_at_tls12_for_token_binding(false), layer()).await;
+    let server = d
+        .start(|b| b.cap_at_tls12_for_token_binding(false), layer())
+        .await;
     let body = json_body(&server.client(|b| b).get(server.url()).await.unwrap());
-    assert_eq!(body["tls_version"], "TLSv1.3");
+    if d.sees_the_connection() {
+        assert_eq!(body["tls_version"], "TLSv1.3");
+    }
     assert!(body["token_binding"].is_null() && body["provided"].is_null());
 }
 
-#[tokio::test]
-async fn draft_protocol_versions_when_enabled() {
-    let server = start(|b| b.draft_versions(true), layer()).await;
+async fn draft_protocol_versions_when_enabled(d: Deployment) {
+    let server = d.start(|b| b.draft_versions(true), layer()).await;
     let v = ProtocolVersion::new(0, 13);
     let client = server.client(|b| b.protocol_versions(v, v));
     let body = json_body(&client.get(server.url()).await.unwrap());
-    assert_eq!(body["token_binding"]["version"], "0.13");
+    if d.sees_the_connection() {
+        assert_eq!(body["token_binding"]["version"], "0.13");
+    }
     assert!(body["provided"]["tbh"].is_string());
 
-    let server = start(|b| b, layer()).await;
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b.protocol_versions(v, v));
-    assert!(json_body(&client.get(server.url()).await.unwrap())["token_binding"].is_null());
+    let body = json_body(&client.get(server.url()).await.unwrap());
+    assert!(
+        body["token_binding"].is_null() && body["provided"].is_null(),
+        "{body}"
+    );
 }
 
-#[tokio::test]
-async fn resumed_connection_negotiates_again_and_refuses_the_old_header() {
-    let server = start(|b| b, layer()).await;
+async fn resumed_connection_negotiates_again_and_refuses_the_old_header(d: Deployment) {
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b.resume_sessions(true).tls12_only());
     let mut first = server.connect(&client).await;
     let old_header = first.token_binding_header().unwrap().clone();
@@ -131,7 +168,9 @@ async fn resumed_connection_negotiates_again_and_refuses_the_old_header() {
     );
     let res = second.send(get_req()).await.unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(json_body(&res)["resumed"], true);
+    if d.sees_the_connection() {
+        assert_eq!(json_body(&res)["resumed"], true);
+    }
     let replay = second
         .send_as_is(with_header(
             "sec-token-binding",
@@ -142,9 +181,8 @@ async fn resumed_connection_negotiates_again_and_refuses_the_old_header() {
     assert_rejected(&replay, "invalid_signature");
 }
 
-#[tokio::test]
-async fn forged_signature_is_refused() {
-    let server = start(|b| b, layer()).await;
+async fn forged_signature_is_refused(d: Deployment) {
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b);
     let mut conn = server.connect(&client).await;
     // The client's TBID, but signed by an attacker's key: the signature cannot verify.
@@ -179,9 +217,8 @@ async fn forged_signature_is_refused() {
     assert_eq!(conn.send(get_req()).await.unwrap().status(), 200);
 }
 
-#[tokio::test]
-async fn header_replayed_on_another_connection_is_refused() {
-    let server = start(|b| b, layer()).await;
+async fn header_replayed_on_another_connection_is_refused(d: Deployment) {
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b);
     let mut a = server.connect(&client).await;
     let mut b = server.connect(&client).await;
@@ -211,9 +248,8 @@ async fn header_replayed_on_another_connection_is_refused() {
     assert_rejected(&res, "invalid_signature");
 }
 
-#[tokio::test]
-async fn duplicate_headers_are_refused_with_400() {
-    let server = start(|b| b, layer().legacy_header_name(true)).await;
+async fn duplicate_headers_are_refused_with_400(d: Deployment) {
+    let server = d.start(|b| b, layer().legacy_header_name(true)).await;
     let client = server.client(|b| b);
     let mut conn = server.connect(&client).await;
     let value = conn.token_binding_header().unwrap().clone();
@@ -240,9 +276,8 @@ async fn duplicate_headers_are_refused_with_400() {
     );
 }
 
-#[tokio::test]
-async fn garbage_headers_are_refused_with_400() {
-    let server = start(|b| b, layer()).await;
+async fn garbage_headers_are_refused_with_400(d: Deployment) {
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b);
     let mut conn = server.connect(&client).await;
     let value = conn
@@ -278,9 +313,8 @@ async fn garbage_headers_are_refused_with_400() {
     }
 }
 
-#[tokio::test]
-async fn header_without_negotiation_is_refused() {
-    let server = start(|b| b, layer()).await;
+async fn header_without_negotiation_is_refused(d: Deployment) {
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b.offer_token_binding(false));
     let mut conn = server.connect(&client).await;
     assert!(conn.info().negotiated().is_none());
@@ -299,23 +333,25 @@ async fn header_without_negotiation_is_refused() {
     assert_eq!(conn.send(get_req()).await.unwrap().status(), 200);
 }
 
-#[tokio::test]
-async fn missing_header_on_a_negotiated_connection() {
-    let server = start(|b| b, layer()).await;
+async fn missing_header_on_a_negotiated_connection(d: Deployment) {
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b);
     let mut conn = server.connect(&client).await;
     assert_rejected(&conn.send_as_is(get_req()).await.unwrap(), "missing_header");
 
-    let server = start(|b| b, layer().missing_header(MissingHeader::Allow)).await;
+    let server = d
+        .start(|b| b, layer().missing_header(MissingHeader::Allow))
+        .await;
     let mut conn = server.connect(&server.client(|b| b)).await;
     let res = conn.send_as_is(get_req()).await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(json_body(&res)["provided"].is_null());
 }
 
-#[tokio::test]
-async fn token_binding_can_be_required() {
-    let server = start(|b| b, layer().unnegotiated(Unnegotiated::Reject)).await;
+async fn token_binding_can_be_required(d: Deployment) {
+    let server = d
+        .start(|b| b, layer().unnegotiated(Unnegotiated::Reject))
+        .await;
     let res = server
         .client(|b| b.offer_token_binding(false))
         .get(server.url())
@@ -333,9 +369,8 @@ async fn token_binding_can_be_required() {
     );
 }
 
-#[tokio::test]
-async fn provided_and_referred_with_different_key_parameters() {
-    let server = start(|b| b, layer()).await;
+async fn provided_and_referred_with_different_key_parameters(d: Deployment) {
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b);
     let mut conn = server.connect(&client).await;
     let ekm = conn.info().ekm().unwrap().clone();
@@ -376,9 +411,8 @@ async fn provided_and_referred_with_different_key_parameters() {
     assert_rejected(&res, "key_parameters_mismatch");
 }
 
-#[tokio::test]
-async fn http2_carries_token_binding_and_reuses_the_verdict() {
-    let server = start(|b| b, layer()).await;
+async fn http2_carries_token_binding_and_reuses_the_verdict(d: Deployment) {
+    let server = d.start(|b| b, layer()).await;
     let client = server.client(|b| b);
     let mut conn = server.connect(&client).await;
     assert!(conn.is_http2(), "ALPN selected h2");
@@ -403,9 +437,8 @@ async fn http2_carries_token_binding_and_reuses_the_verdict() {
     assert_eq!(conn.send(get_req()).await.unwrap().status(), 200);
 }
 
-#[tokio::test]
-async fn legacy_header_name_only_when_configured() {
-    let server = start(|b| b, layer()).await;
+async fn legacy_header_name_only_when_configured(d: Deployment) {
+    let server = d.start(|b| b, layer()).await;
     let mut conn = server.connect(&server.client(|b| b)).await;
     let value = conn
         .token_binding_header()
@@ -423,7 +456,7 @@ async fn legacy_header_name_only_when_configured() {
         "missing_header",
     );
 
-    let server = start(|b| b, layer().legacy_header_name(true)).await;
+    let server = d.start(|b| b, layer().legacy_header_name(true)).await;
     let mut conn = server.connect(&server.client(|b| b)).await;
     let value = conn
         .token_binding_header()
@@ -439,14 +472,14 @@ async fn legacy_header_name_only_when_configured() {
     assert!(json_body(&res)["provided"]["tbh"].is_string());
 }
 
-#[tokio::test]
-async fn extractors_say_what_is_missing() {
-    async fn bound(ProvidedBinding(id): ProvidedBinding) -> String {
-        id.tbh().to_string()
-    }
+async fn bound(ProvidedBinding(id): ProvidedBinding) -> String {
+    id.tbh().to_string()
+}
+
+async fn extractors_say_what_is_missing(d: Deployment) {
     // With the layer: an unbound client gets 403 from the extractor.
-    let app = Router::new().route("/", get(bound)).layer(layer());
-    let server = start_app(|b| b, app).await;
+    let app = Router::new().route("/", get(bound));
+    let server = d.start_app(|b| b, app, layer()).await;
     let res = server
         .client(|b| b.offer_token_binding(false))
         .get(server.url())
@@ -456,7 +489,10 @@ async fn extractors_say_what_is_missing() {
     assert_eq!(json_body(&res)["reason"], "token_binding_missing");
     let res = server.client(|b| b).get(server.url()).await.unwrap();
     assert_eq!(res.status(), 200);
+}
 
+#[tokio::test]
+async fn without_the_layer_the_extractor_names_it() {
     // Without the layer: a 500 that names the missing layer, never a silent pass.
     let server = start_app(|b| b, Router::new().route("/", get(bound))).await;
     let res = server.client(|b| b).get(server.url()).await.unwrap();

@@ -1,6 +1,7 @@
 //! Certificate-bound tokens and cookies (RFC 8705 §3) over real mutual TLS: a client
 //! certificate is one more proof of possession, and the same token and cookie layers check
-//! `cnf.x5t#S256` exactly as they check `cnf.tbh` and `cnf.jkt`.
+//! `cnf.x5t#S256` exactly as they check `cnf.tbh` and `cnf.jkt` — directly, and behind the
+//! proxy, which forwards the certificate in `Client-Cert` (RFC 9440).
 
 mod common;
 
@@ -19,7 +20,9 @@ use tokbind::tls::SelfSigned;
 use tokbind::tower::TokenBindingLayer;
 use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
 
-async fn server() -> Server {
+both_deployments!(certificate_bound_tokens_and_cookies_need_that_certificate,);
+
+async fn server(d: Deployment) -> Server {
     let issuer = std::sync::Arc::new(TokenIssuer::generate("https://as.example").unwrap());
     let tokens = TokenVerifier::new(&issuer.jwks(), issuer.issuer(), "api").unwrap();
     let api = Router::new()
@@ -33,9 +36,13 @@ async fn server() -> Server {
         )
         .route("/echo", get(echo_cookie))
         .merge(api)
-        .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["sid"]))
-        .layer(TokenBindingLayer::new());
-    start_app(|b| b.request_client_certificates(true), app).await
+        .layer(BoundCookieLayer::new(CookieKeys::generate().unwrap()).only(["sid"]));
+    d.start_app(
+        |b| b.request_client_certificates(true),
+        app,
+        TokenBindingLayer::new(),
+    )
+    .await
 }
 
 fn client(s: &Server, cert: Option<&SelfSigned>) -> Client {
@@ -59,9 +66,8 @@ fn get_with(path: &str, name: header::HeaderName, value: &str) -> Request<Full<B
         .unwrap()
 }
 
-#[tokio::test]
-async fn certificate_bound_tokens_and_cookies_need_that_certificate() {
-    let s = server().await;
+async fn certificate_bound_tokens_and_cookies_need_that_certificate(d: Deployment) {
+    let s = server(d).await;
     let alice_cert = SelfSigned::generate(&["alice"]).unwrap();
     let mallory_cert = SelfSigned::generate(&["mallory"]).unwrap();
     let (alice, mallory, none) = (

@@ -10,18 +10,28 @@ use serde_json::Value;
 use tokbind::client::Client;
 pub use tokbind_testkit::DbscBrowser;
 
-use super::{Server, bound_session_app, start_app_on};
+use tokbind::tower::TokenBindingLayer;
+
+use super::{Deployment, Server, bound_session_app};
 
 pub struct Site {
     pub server: Server,
 }
 
+/// The site, served directly.
 pub async fn site(dbsc_cookie_lifetime: Duration) -> Site {
+    site_in(Deployment::Direct, dbsc_cookie_lifetime).await
+}
+
+/// The site, served as `deployment` says.
+pub async fn site_in(deployment: Deployment, dbsc_cookie_lifetime: Duration) -> Site {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = bound_session_app(&format!("https://{addr}"), dbsc_cookie_lifetime);
     Site {
-        server: start_app_on(listener, |b| b, app),
+        server: deployment
+            .start_app_on(listener, |b| b, app, TokenBindingLayer::new())
+            .await,
     }
 }
 

@@ -18,24 +18,36 @@ use tokbind::proto::ConnectionInfo;
 use tokbind::tls::{
     AcceptorBuilder, ConnectorBuilder, SelfSigned, ServerVerification, TokenBindingAcceptor,
 };
+use tokbind::tower::ttrp::ForwardedTokenBindingLayer;
 use tokbind::tower::{ProvidedBinding, ReferredBinding, TokenBindingLayer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 /// What a handler saw: the connection and the verified IDs.
+///
+/// Behind the proxy the app has no TLS connection of its own: the connection's facts
+/// (`tls_version`, `token_binding`, `resumed`) are then `null`, and only the forwarded IDs
+/// are known (draft-ietf-tokbind-ttrp-09 §2).
 pub async fn whoami(
-    Extension(info): Extension<Arc<ConnectionInfo>>,
+    info: Option<Extension<Arc<ConnectionInfo>>>,
     provided: Option<ProvidedBinding>,
     referred: Option<ReferredBinding>,
 ) -> Json<Value> {
-    let id = |id: &tokbind::proto::TokenBindingId| json!({"tbid": id.to_base64url(), "tbh": id.tbh().to_string()});
+    let id = |id: &tokbind::proto::TokenBindingId| {
+        json!({
+            "tbid": id.to_base64url(),
+            "tbh": id.tbh().to_string(),
+            "key_parameters": id.key_parameters().to_string(),
+        })
+    };
+    let info = info.map(|Extension(info)| info);
     Json(json!({
-        "tls_version": info.tls_version().to_string(),
-        "token_binding": info.negotiated().map(|n| json!({
+        "tls_version": info.as_ref().map(|i| i.tls_version().to_string()),
+        "token_binding": info.as_ref().and_then(|i| i.negotiated()).map(|n| json!({
             "version": n.version.to_string(),
             "key_parameters": n.key_parameters.to_string(),
         })),
-        "resumed": info.session_reused(),
+        "resumed": info.as_ref().map(|i| i.session_reused()),
         "provided": provided.map(|p| id(&p.0)),
         "referred": referred.map(|r| id(&r.0)),
     }))
@@ -46,6 +58,8 @@ pub struct Server {
     pub cert: SelfSigned,
     stop: Option<oneshot::Sender<()>>,
     finished: Option<oneshot::Receiver<()>>,
+    /// The app's own server, behind the proxy: stopped with this one.
+    backend: Option<tokio::task::AbortHandle>,
 }
 
 impl Server {
@@ -77,6 +91,9 @@ impl Drop for Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(backend) = self.backend.take() {
+            backend.abort();
+        }
     }
 }
 
@@ -101,9 +118,13 @@ pub async fn start_app_at(
     tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
     app: Router,
 ) -> Server {
-    // A just-stopped server may still hold the port for a moment.
+    start_app_on(bind(addr).await, tls, app)
+}
+
+/// A listener on `addr`. A just-stopped server may still hold the port for a moment.
+pub async fn bind(addr: SocketAddr) -> TcpListener {
     let mut tries = 0;
-    let listener = loop {
+    loop {
         match TcpListener::bind(addr).await {
             Ok(l) => break l,
             Err(_) if tries < 100 => {
@@ -112,8 +133,7 @@ pub async fn start_app_at(
             }
             Err(e) => panic!("cannot bind {addr}: {e}"),
         }
-    };
-    start_app_on(listener, tls, app)
+    }
 }
 
 /// Like [`start_app`], on a listener the caller bound (to know the origin before building
@@ -145,6 +165,7 @@ pub fn start_app_on(
         cert,
         stop: Some(stop),
         finished: Some(finished),
+        backend: None,
     }
 }
 
@@ -157,7 +178,107 @@ impl Server {
         if let Some(finished) = self.finished.take() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), finished).await;
         }
+        if let Some(backend) = self.backend.take() {
+            backend.abort();
+        }
     }
+}
+
+/// Where the app runs, for the suites that run both ways (as tower-sessions runs one suite
+/// against every store): on the Token Binding listener itself, or as a plain HTTP backend
+/// behind [`tokbind::proxy::Proxy`] (in process), trusting only the proxy's forwarded IDs
+/// (draft-ietf-tokbind-ttrp-09).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deployment {
+    Direct,
+    BehindProxy,
+}
+
+impl Deployment {
+    /// Whether the app sees the TLS connection's own facts (`ConnectionInfo`); behind the
+    /// proxy it sees only the forwarded IDs and client certificate.
+    pub fn sees_the_connection(self) -> bool {
+        self == Deployment::Direct
+    }
+
+    /// The `whoami` app, with Token Binding verified by `verify`.
+    pub async fn start(
+        self,
+        tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
+        verify: TokenBindingLayer,
+    ) -> Server {
+        let app = Router::new().route("/", get(whoami));
+        self.start_app(tls, app, verify).await
+    }
+
+    /// `app` (without a Token Binding layer) on a new loopback port, with Token Binding
+    /// verified by `verify`.
+    pub async fn start_app(
+        self,
+        tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
+        app: Router,
+        verify: TokenBindingLayer,
+    ) -> Server {
+        self.start_app_on(bind("127.0.0.1:0".parse().unwrap()).await, tls, app, verify)
+            .await
+    }
+
+    /// `app` (without a Token Binding layer) for the clients of `listener`, on a listener
+    /// whose TLS is configured by `tls`: directly, `app` behind `verify`; behind the proxy,
+    /// the proxy verifies with `verify` and forwards to `app` behind a
+    /// `ForwardedTokenBindingLayer` that trusts loopback.
+    pub async fn start_app_on(
+        self,
+        listener: TcpListener,
+        tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
+        app: Router,
+        verify: TokenBindingLayer,
+    ) -> Server {
+        match self {
+            Deployment::Direct => start_app_on(listener, tls, app.layer(verify)),
+            Deployment::BehindProxy => {
+                let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let upstream = format!("http://{}", backend.local_addr().unwrap());
+                let app = app
+                    .layer(ForwardedTokenBindingLayer::trusting(["127.0.0.1"]).unwrap())
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                let backend = tokio::spawn(async move {
+                    let _ = axum::serve(backend, app).await;
+                });
+                let proxy = tokbind::proxy::Proxy::new(upstream.parse().unwrap())
+                    .unwrap()
+                    .token_binding(verify)
+                    .into_router();
+                let mut server = start_app_on(listener, tls, proxy);
+                server.backend = Some(backend.abort_handle());
+                server
+            }
+        }
+    }
+}
+
+/// One `#[tokio::test]` per deployment for each `async fn name(d: Deployment)` named:
+/// `direct::name` and `behind_proxy::name`.
+#[macro_export]
+macro_rules! both_deployments {
+    ($($name:ident),* $(,)?) => {
+        mod direct {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::Deployment::Direct).await
+                }
+            )*
+        }
+        mod behind_proxy {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::Deployment::BehindProxy).await
+                }
+            )*
+        }
+    };
 }
 
 pub fn get_req() -> Request<Full<Bytes>> {
@@ -218,7 +339,9 @@ use std::future::IntoFuture as _;
 /// `tower-sessions` cookie `id`. `/login` signs in as alice (and asks DBSC browsers to
 /// register), `/me` needs the session, `/session` says whose it is (`{"user": …}`), `/cycle`
 /// gives it a new id (setting `id` again), `/step-up` forces a fresh DBSC proof (307 to
-/// `/me?stepped-up`), `/logout` ends the session.
+/// `/me?stepped-up`), `/logout` ends the session. The app is served behind a
+/// `TokenBindingLayer` ([`Deployment`]), or a `ForwardedTokenBindingLayer` behind the
+/// proxy.
 pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration) -> Router {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
@@ -307,7 +430,6 @@ pub fn bound_session_app(origin: &str, dbsc_cookie_lifetime: std::time::Duration
         .layer(cookies)
         .layer(dbsc)
         .layer(DpopLayer::new(DpopVerifier::new(), origin).unwrap())
-        .layer(TokenBindingLayer::new())
 }
 
 /// The `Cookie` header exactly as the application receives it.

@@ -30,7 +30,6 @@ mod proxy;
 mod serve;
 mod shutdown;
 mod tls_args;
-mod upstream_io;
 
 use std::process::ExitCode;
 
