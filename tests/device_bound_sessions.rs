@@ -1,8 +1,8 @@
 //! One cookie-binding layer protects one session for a Token Binding client, a DPoP client
 //! and a DBSC browser alike (the DBSC browser played here by a client speaking exactly what
 //! Chromium 156 sends; `chromium_dbsc.rs` runs the real browser). Over real TLS, through
-//! TokenBindingLayer → DpopLayer → DbscLayer → BoundCookieLayer → tower-sessions, directly
-//! and behind the proxy.
+//! TokenBindingLayer → DpopLayer → DbscLayer → BoundCookieLayer → tower-sessions, directly,
+//! behind the proxy, and over rustls (DPoP and DBSC clients).
 
 mod common;
 
@@ -14,6 +14,12 @@ use serde_json::{Value, json};
 use tokbind::dpop::DpopKey;
 
 both_deployments!(
+    a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die,
+    the_same_layer_binds_the_session_for_token_binding_and_dpop_clients,
+    a_stolen_cookie_with_a_forged_refresh_ends_the_session,
+);
+
+over_rustls!(
     a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die,
     the_same_layer_binds_the_session_for_token_binding_and_dpop_clients,
     a_stolen_cookie_with_a_forged_refresh_ends_the_session,
@@ -253,23 +259,26 @@ async fn a_dbsc_browser_registers_refreshes_and_its_stolen_cookies_die(d: Deploy
 async fn the_same_layer_binds_the_session_for_token_binding_and_dpop_clients(d: Deployment) {
     let s = site_in(d, Duration::from_secs(600)).await;
 
-    // Token Binding: the session cookie is bound to the client's TLS key.
-    let tb = s.server.client(|b| b);
-    let res = s.send(&tb, get("/login", &[])).await;
-    let id = set_cookie(&res, "id").unwrap();
-    assert!(id.contains("~tb1."), "{id}");
-    assert_eq!(text(&s.send(&tb, get("/me", &[&id])).await), "alice");
-    let other_tb = s.server.client(|b| b);
-    assert_eq!(
-        s.send(&other_tb, get("/me", &[&id])).await.status(),
-        401,
-        "stolen, another TLS key"
-    );
-    assert_eq!(
-        s.send(&s.plain(), get("/me", &[&id])).await.status(),
-        401,
-        "stolen, no Token Binding"
-    );
+    // Token Binding: the session cookie is bound to the client's TLS key (not over rustls,
+    // which has no Token Binding).
+    if d.token_binding() {
+        let tb = s.server.client(|b| b);
+        let res = s.send(&tb, get("/login", &[])).await;
+        let id = set_cookie(&res, "id").unwrap();
+        assert!(id.contains("~tb1."), "{id}");
+        assert_eq!(text(&s.send(&tb, get("/me", &[&id])).await), "alice");
+        let other_tb = s.server.client(|b| b);
+        assert_eq!(
+            s.send(&other_tb, get("/me", &[&id])).await.status(),
+            401,
+            "stolen, another TLS key"
+        );
+        assert_eq!(
+            s.send(&s.plain(), get("/me", &[&id])).await.status(),
+            401,
+            "stolen, no Token Binding"
+        );
+    }
 
     // DPoP: bound to the DPoP key; a proof per request.
     let plain = s.plain();

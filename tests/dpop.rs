@@ -1,7 +1,8 @@
 //! DPoP (RFC 9449) end to end over real TLS, through the same stack that serves Token
 //! Binding: TokenBindingLayer → DpopLayer → BoundCookieLayer / BoundBearerLayer → handler.
 //! One cookie layer and one token layer protect a Token Binding client and a DPoP client
-//! alike, directly and behind the proxy; every theft and every malformed proof is refused.
+//! alike, directly and behind the proxy (and over rustls, for the DPoP client); every theft
+//! and every malformed proof is refused.
 
 mod common;
 
@@ -27,6 +28,12 @@ use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
 const AUDIENCE: &str = "api";
 
 both_deployments!(
+    one_cookie_layer_binds_sessions_for_dpop_and_token_binding_clients,
+    dpop_bound_tokens_work_only_with_their_key_and_scheme,
+    a_signed_proof_with_an_iat_out_of_range_is_a_401_not_a_crash,
+);
+
+over_rustls!(
     one_cookie_layer_binds_sessions_for_dpop_and_token_binding_clients,
     dpop_bound_tokens_work_only_with_their_key_and_scheme,
     a_signed_proof_with_an_iat_out_of_range_is_a_401_not_a_crash,
@@ -169,7 +176,11 @@ async fn one_cookie_layer_binds_sessions_for_dpop_and_token_binding_clients(d: D
         (401, "dpop_replay")
     );
 
-    // A Token Binding client through the very same layers.
+    // A Token Binding client through the very same layers (not over rustls, which has no
+    // Token Binding).
+    if !d.token_binding() {
+        return;
+    }
     let tb = s.server.client(|b| b);
     let mut conn = s.server.connect(&tb).await;
     let res = conn.send(empty(Request::get("/login"))).await.unwrap();
@@ -393,7 +404,11 @@ async fn dpop_bound_tokens_work_only_with_their_key_and_scheme(d: Deployment) {
         (401, "dpop_bad_signature")
     );
 
-    // A Token Binding-bound token from the same issuer keeps working for its client.
+    // A Token Binding-bound token from the same issuer keeps working for its client (not
+    // over rustls, which has no Token Binding).
+    if !d.token_binding() {
+        return;
+    }
     let tb = s.server.client(|b| b);
     let res = s.send(&tb, empty(Request::post("/token"))).await;
     let tb_token = serde_json::from_slice::<Value>(res.body()).unwrap()["access_token"]

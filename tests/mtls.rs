@@ -1,7 +1,7 @@
 //! Certificate-bound tokens and cookies (RFC 8705 §3) over real mutual TLS: a client
 //! certificate is one more proof of possession, and the same token and cookie layers check
 //! `cnf.x5t#S256` exactly as they check `cnf.tbh` and `cnf.jkt` — directly, and behind the
-//! proxy, which forwards the certificate in `Client-Cert` (RFC 9440).
+//! proxy, which forwards the certificate in `Client-Cert` (RFC 9440), and over rustls.
 
 mod common;
 
@@ -21,6 +21,8 @@ use tokbind::tower::TokenBindingLayer;
 use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys};
 
 both_deployments!(certificate_bound_tokens_and_cookies_need_that_certificate,);
+
+over_rustls!(certificate_bound_tokens_and_cookies_need_that_certificate);
 
 async fn server(d: Deployment) -> Server {
     let issuer = std::sync::Arc::new(TokenIssuer::generate("https://as.example").unwrap());

@@ -143,12 +143,27 @@ pub fn start_app_on(
     tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
     app: Router,
 ) -> Server {
-    let addr = listener.local_addr().unwrap();
-    let ip = addr.ip().to_string();
-    let cert = SelfSigned::generate(&["localhost", &ip]).unwrap();
+    let cert = certificate(&listener);
     let acceptor = tls(TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem).unwrap())
         .build()
         .unwrap();
+    spawn_server(listener, cert, acceptor, app)
+}
+
+/// A certificate for `localhost` and the listener's address.
+fn certificate(listener: &TcpListener) -> SelfSigned {
+    let ip = listener.local_addr().unwrap().ip().to_string();
+    SelfSigned::generate(&["localhost", &ip]).unwrap()
+}
+
+/// Serve `app` on `listener` with `acceptor` (holding `cert`) until the server is stopped.
+fn spawn_server<A: tokbind::tls::Accept>(
+    listener: TcpListener,
+    cert: SelfSigned,
+    acceptor: A,
+    app: Router,
+) -> Server {
+    let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let (done, finished) = oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -188,17 +203,29 @@ impl Server {
 /// against every store): on the Token Binding listener itself, or as a plain HTTP backend
 /// behind [`tokbind::proxy::Proxy`] (in process), trusting only the proxy's forwarded IDs
 /// (draft-ietf-tokbind-ttrp-09).
+///
+/// A third, [`Deployment::Rustls`], serves the app directly over rustls
+/// (`tokbind_tls::RustlsAcceptor`, asking every client for an optional certificate): no
+/// Token Binding, everything else the same, for the suites that do not need Token Binding
+/// (`over_rustls!`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Deployment {
     Direct,
     BehindProxy,
+    Rustls,
 }
 
 impl Deployment {
     /// Whether the app sees the TLS connection's own facts (`ConnectionInfo`); behind the
     /// proxy it sees only the forwarded IDs and client certificate.
     pub fn sees_the_connection(self) -> bool {
-        self == Deployment::Direct
+        self != Deployment::BehindProxy
+    }
+
+    /// Whether clients can negotiate Token Binding (not over rustls, which cannot carry
+    /// the extension).
+    pub fn token_binding(self) -> bool {
+        self != Deployment::Rustls
     }
 
     /// The `whoami` app, with Token Binding verified by `verify`.
@@ -236,6 +263,15 @@ impl Deployment {
     ) -> Server {
         match self {
             Deployment::Direct => start_app_on(listener, tls, app.layer(verify)),
+            Deployment::Rustls => {
+                let cert = certificate(&listener);
+                let acceptor = tokbind::tls::RustlsAcceptor::builder(&cert.cert_pem, &cert.key_pem)
+                    .unwrap()
+                    .request_client_certificates(true)
+                    .build()
+                    .unwrap();
+                spawn_server(listener, cert, acceptor, app.layer(verify))
+            }
             Deployment::BehindProxy => {
                 let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let upstream = format!("http://{}", backend.local_addr().unwrap());
@@ -262,19 +298,29 @@ impl Deployment {
 #[macro_export]
 macro_rules! both_deployments {
     ($($name:ident),* $(,)?) => {
-        mod direct {
+        $crate::deployment_tests!(direct, Direct, $($name),*);
+        $crate::deployment_tests!(behind_proxy, BehindProxy, $($name),*);
+    };
+}
+
+/// One `#[tokio::test]` over rustls for each `async fn name(d: Deployment)` named:
+/// `rustls::name`.
+#[macro_export]
+macro_rules! over_rustls {
+    ($($name:ident),* $(,)?) => {
+        $crate::deployment_tests!(rustls, Rustls, $($name),*);
+    };
+}
+
+/// `mod $module` with one `#[tokio::test]` per test fn, in `Deployment::$variant`.
+#[macro_export]
+macro_rules! deployment_tests {
+    ($module:ident, $variant:ident, $($name:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name($crate::common::Deployment::Direct).await
-                }
-            )*
-        }
-        mod behind_proxy {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name($crate::common::Deployment::BehindProxy).await
+                    super::$name($crate::common::Deployment::$variant).await
                 }
             )*
         }

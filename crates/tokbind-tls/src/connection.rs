@@ -15,11 +15,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower::ServiceExt as _;
 
+use crate::accept::{Accept, Accepted};
 use crate::activity::{Activity, Tracked};
 use crate::io::ServerIo;
 use crate::limits::Limits;
 use crate::request_body::RequestBody;
-use crate::server::TokenBindingAcceptor;
 use crate::stream_pace::{SlowStreams, StreamExecutor};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,22 +53,23 @@ pub(crate) enum Signal {
 }
 
 /// What every connection of one server shares.
-pub(crate) struct Shared {
-    pub(crate) acceptor: TokenBindingAcceptor,
+pub(crate) struct Shared<A> {
+    pub(crate) acceptor: A,
     pub(crate) http: auto::Builder<StreamExecutor>,
     pub(crate) limits: Limits,
 }
 
 /// Serve one accepted TCP connection until it ends; `place` is its place under the
 /// connection limit, which goes with the connection's stream (`io.rs`).
-pub(crate) async fn serve<S, B>(
-    shared: Arc<Shared>,
+pub(crate) async fn serve<A, S, B>(
+    shared: Arc<Shared<A>>,
     service: S,
     tcp: TcpStream,
     peer: SocketAddr,
     mut signals: watch::Receiver<Signal>,
     place: OwnedSemaphorePermit,
 ) where
+    A: Accept,
     S: tower::Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -80,8 +81,12 @@ pub(crate) async fn serve<S, B>(
     // runs out of descriptors, or stops.
     let accepted = Instant::now();
     let reclaimable = move || accepted.elapsed() >= RECLAIM_SPARE;
-    let (tls, info) = tokio::select! {
-        accepted = shared.acceptor.accept(tcp) => match accepted {
+    let Accepted {
+        stream: tls,
+        info,
+        http2,
+    } = tokio::select! {
+        accepted = shared.acceptor.handshake(tcp) => match accepted {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -111,11 +116,10 @@ pub(crate) async fn serve<S, B>(
     let activity = Arc::new(Activity::new());
     // Between two HTTP/1.1 requests, bytes from the client are the next head; over HTTP/2
     // they may be anything (a PING), and hyper's own limits bound a header block.
-    let http1 = tls.ssl().selected_alpn_protocol() != Some(b"h2");
-    let heard = http1.then(|| Arc::clone(&activity));
+    let heard = (!http2).then(|| Arc::clone(&activity));
     let slow_streams = Arc::new(SlowStreams::default());
     let conn = shared.http.serve_connection_with_upgrades(
-        TokioIo::new(ServerIo::new(tls, pace, place, heard)),
+        TokioIo::new(ServerIo::<A>::new(tls, pace, place, heard)),
         TowerToHyperService::new(Tracked::new(service, Arc::clone(&activity))),
     );
     let mut conn = std::pin::pin!(conn);

@@ -13,10 +13,9 @@ use std::task::{Context, Poll};
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio_openssl::SslStream;
 
+use crate::accept::Accept;
 use crate::activity::Activity;
 use crate::pace::{Pace, Pacer};
 
@@ -25,9 +24,9 @@ pin_project_lite::pin_project! {
     /// send is the watchdog's and the request body's business: waiting to read is also
     /// what an idle connection does); a write the client holds back is held to the
     /// connection's [`Pace`].
-    pub(crate) struct ServerIo {
+    pub(crate) struct ServerIo<A: Accept> {
         #[pin]
-        inner: SslStream<TcpStream>,
+        inner: A::Stream,
         pacer: Pacer,
         _place: OwnedSemaphorePermit,
         // Told when bytes arrive, on an HTTP/1.1 connection (`activity.rs`).
@@ -35,9 +34,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl ServerIo {
+impl<A: Accept> ServerIo<A> {
     pub(crate) fn new(
-        inner: SslStream<TcpStream>,
+        inner: A::Stream,
         pace: Pace,
         place: OwnedSemaphorePermit,
         heard: Option<Arc<Activity>>,
@@ -59,13 +58,13 @@ fn too_slow() -> io::Error {
     )
 }
 
-impl ServerIo {
+impl<A: Accept> ServerIo<A> {
     /// `poll` of the inner stream, with the time it is pending counted as a wait on the
     /// client; `moved` says how many bytes a result moved.
     fn paced<R>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        poll: impl FnOnce(Pin<&mut SslStream<TcpStream>>, &mut Context<'_>) -> Poll<io::Result<R>>,
+        poll: impl FnOnce(Pin<&mut A::Stream>, &mut Context<'_>) -> Poll<io::Result<R>>,
         moved: impl FnOnce(&R) -> usize,
     ) -> Poll<io::Result<R>> {
         let mut this = self.project();
@@ -82,7 +81,7 @@ impl ServerIo {
                     // buffers hold (megabytes, for a large response) for the kernel to
                     // keep sending to the same slow reader after the connection is gone
                     // (nginx's `reset_timedout_connection`).
-                    let _ = this.inner.get_ref().set_zero_linger();
+                    let _ = A::tcp(&this.inner).set_zero_linger();
                     Poll::Ready(Err(too_slow()))
                 }
                 Poll::Pending => Poll::Pending,
@@ -91,7 +90,7 @@ impl ServerIo {
     }
 }
 
-impl AsyncRead for ServerIo {
+impl<A: Accept> AsyncRead for ServerIo<A> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -109,7 +108,7 @@ impl AsyncRead for ServerIo {
     }
 }
 
-impl AsyncWrite for ServerIo {
+impl<A: Accept> AsyncWrite for ServerIo<A> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -13,10 +13,18 @@
 //!   `Arc<`[`ConnectionInfo`]`>` in every request, within [`Limits`] that keep slow and
 //!   greedy clients from holding the server.
 //! * [`SelfSigned`] — certificates for demos and tests.
+//! * `RustlsAcceptor` (feature `rustls`) — the same [`serve()`] and [`Limits`] over
+//!   rustls, for everything but Token Binding: DPoP, DBSC, bound cookies and
+//!   certificate-bound tokens (RFC 8705). Build with `default-features = false, features =
+//!   ["rustls"]` to leave OpenSSL out.
+//!
+//! Features: `openssl` (default) for the Token Binding listener and connector, `rustls`
+//! for the rustls listener. [`serve()`] takes either ([`Accept`]).
 //!
 //! Both ends of one real handshake on loopback:
 //!
 //! ```
+//! # #[cfg(feature = "openssl")] {
 //! use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor, TokenBindingConnector};
 //! use tokio::net::{TcpListener, TcpStream};
 //!
@@ -45,30 +53,45 @@
 //! assert_eq!(client.ekm(), server.ekm());
 //! # Ok(())
 //! # }
+//! # }
 //! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod accept;
 mod activity;
+#[cfg(feature = "openssl")]
 mod cert;
+#[cfg(feature = "openssl")]
 pub mod client;
 mod connection;
 mod error;
+#[cfg(feature = "openssl")]
 mod ffi;
+#[cfg(feature = "openssl")]
 mod handshake;
 mod io;
 mod limits;
 mod pace;
 mod request_body;
+#[cfg(feature = "rustls")]
+mod rustls_server;
 pub mod serve;
+#[cfg(feature = "openssl")]
 pub mod server;
 mod stream_pace;
 
+pub use accept::{Accept, Accepted};
+#[cfg(feature = "openssl")]
 pub use cert::SelfSigned;
+#[cfg(feature = "openssl")]
 pub use client::{ConnectorBuilder, ServerVerification, TokenBindingConnector};
 pub use error::{ConfigError, HandshakeError};
 pub use limits::Limits;
 pub use request_body::{RequestBody, RequestBodyError};
+#[cfg(feature = "rustls")]
+pub use rustls_server::{RustlsAcceptor, RustlsAcceptorBuilder};
 pub use serve::{Serve, WithGracefulShutdown, serve};
+#[cfg(feature = "openssl")]
 pub use server::{AcceptorBuilder, TokenBindingAcceptor};
 pub use tokbind_proto::{ConnectionInfo, TlsVersion};

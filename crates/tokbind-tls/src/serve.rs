@@ -26,10 +26,10 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::accept::Accept;
 use crate::connection::{self, Shared, Signal};
 use crate::limits::Limits;
 use crate::request_body::RequestBody;
-use crate::server::TokenBindingAcceptor;
 use crate::stream_pace::StreamExecutor;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -51,7 +51,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// serve(listener, acceptor, app).await?;
 /// # Ok(()) }
 /// ```
-pub fn serve<S>(listener: TcpListener, acceptor: TokenBindingAcceptor, service: S) -> Serve<S> {
+pub fn serve<A: Accept, S>(listener: TcpListener, acceptor: A, service: S) -> Serve<A, S> {
     Serve {
         listener,
         acceptor,
@@ -62,14 +62,14 @@ pub fn serve<S>(listener: TcpListener, acceptor: TokenBindingAcceptor, service: 
 
 /// The future of [`serve`].
 #[must_use = "a server does nothing until awaited"]
-pub struct Serve<S> {
+pub struct Serve<A, S> {
     listener: TcpListener,
-    acceptor: TokenBindingAcceptor,
+    acceptor: A,
     service: S,
     limits: Limits,
 }
 
-impl<S> Serve<S> {
+impl<A, S> Serve<A, S> {
     /// The address the server listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -85,7 +85,7 @@ impl<S> Serve<S> {
     /// their in-flight requests (HTTP/2 connections get a GOAWAY); idle connections and
     /// TLS handshakes in progress are closed at once. Connections still open after the
     /// [drain timeout](Limits::drain_timeout) are closed then, and the future completes.
-    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<S, F>
+    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<A, S, F>
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -98,13 +98,14 @@ impl<S> Serve<S> {
 
 /// The future of [`Serve::with_graceful_shutdown`].
 #[must_use = "a server does nothing until awaited"]
-pub struct WithGracefulShutdown<S, F> {
-    serve: Serve<S>,
+pub struct WithGracefulShutdown<A, S, F> {
+    serve: Serve<A, S>,
     signal: F,
 }
 
-impl<S, B> IntoFuture for Serve<S>
+impl<A, S, B> IntoFuture for Serve<A, S>
 where
+    A: Accept,
     S: tower::Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -120,8 +121,9 @@ where
     }
 }
 
-impl<S, B, F> IntoFuture for WithGracefulShutdown<S, F>
+impl<A, S, B, F> IntoFuture for WithGracefulShutdown<A, S, F>
 where
+    A: Accept,
     S: tower::Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -138,8 +140,9 @@ where
     }
 }
 
-async fn run<S, B>(serve: Serve<S>, signal: impl Future<Output = ()> + Send) -> io::Result<()>
+async fn run<A, S, B>(serve: Serve<A, S>, signal: impl Future<Output = ()> + Send) -> io::Result<()>
 where
+    A: Accept,
     S: tower::Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,

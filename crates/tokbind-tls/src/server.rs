@@ -31,8 +31,10 @@ use tokbind_proto::{
     TokenBindingParameters,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
+use crate::accept::Accepted;
 use crate::error::{ConfigError, HandshakeError};
 use crate::{ffi, handshake};
 
@@ -136,6 +138,25 @@ impl TokenBindingAcceptor {
             "TLS handshake complete"
         );
         Ok((tls, info))
+    }
+}
+
+impl crate::Accept for TokenBindingAcceptor {
+    type Stream = SslStream<TcpStream>;
+    type Error = HandshakeError;
+
+    async fn handshake(&self, tcp: TcpStream) -> Result<Accepted<Self::Stream>, HandshakeError> {
+        let (stream, info) = self.accept(tcp).await?;
+        let http2 = stream.ssl().selected_alpn_protocol() == Some(b"h2");
+        Ok(Accepted {
+            stream,
+            info,
+            http2,
+        })
+    }
+
+    fn tcp(stream: &Self::Stream) -> &TcpStream {
+        stream.get_ref()
     }
 }
 
