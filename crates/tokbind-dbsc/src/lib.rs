@@ -36,6 +36,7 @@ pub mod header;
 pub mod instructions;
 mod layer;
 mod markers;
+mod metrics;
 pub mod proof;
 mod refresh;
 mod register;

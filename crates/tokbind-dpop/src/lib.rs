@@ -33,6 +33,7 @@ mod client;
 mod error;
 pub mod htu;
 mod layer;
+mod metrics;
 pub mod nonce;
 mod proof;
 pub mod replay;

@@ -59,6 +59,7 @@ pub mod extract;
 mod future;
 pub mod include_referred;
 mod layer;
+mod metrics;
 mod mock;
 pub mod possession;
 pub mod problem;
