@@ -14,6 +14,11 @@
 //! | DPoP: proof validation, replay cache, nonces, resource-server layer, token endpoint | [`dpop`] (`tokbind-dpop`) | RFC 9449 |
 //! | DBSC: registration, refresh, short-lived bound cookies | [`dbsc`] (`tokbind-dbsc`) | W3C DBSC |
 //!
+//! Features: `redis` (the DPoP replay cache shared by several instances,
+//! `dpop::RedisReplayCache`) and `metrics` (every layer counts its outcomes through the
+//! [`metrics`](https://docs.rs/metrics/0.24) facade; the README's "Metrics" lists the
+//! counters).
+//!
 //! ```
 //! use tokbind::proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey};
 //!
