@@ -15,6 +15,11 @@
 //! | DBSC: registration, refresh, short-lived bound cookies | [`dbsc`] (`tokbind-dbsc`) | W3C DBSC |
 //! | TLS-terminating reverse proxy forwarding the verified IDs to any backend | [`proxy`] (`tokbind-proxy`) | draft-ietf-tokbind-ttrp-09 |
 //!
+//! Features: `redis` (the DPoP replay cache shared by several instances,
+//! `dpop::RedisReplayCache`) and `metrics` (every layer counts its outcomes through the
+//! [`metrics`](https://docs.rs/metrics/0.24) facade; the README's "Metrics" lists the
+//! counters).
+//!
 //! ```
 //! use tokbind::proto::{verify_header, Ekm, KeyParameters, MessageBuilder, SigningKey};
 //!

@@ -16,9 +16,8 @@ use http::Response;
 use tokbind::client::{Client, KeyStore, MemoryKeyStore};
 use tokbind::tls::ServerVerification;
 use tokbind::tower::TokenBindingLayer;
-use tokbind::tower::cookie::{
-    BoundCookieLayer, CookieKeys, CookieStats, DropReason, UnprovenClients,
-};
+use tokbind::tower::cookie::{BoundCookieLayer, CookieKeys, DropReason, UnprovenClients};
+use tokbind_testkit::counters::Counters;
 
 async fn login() -> impl IntoResponse {
     (
@@ -87,16 +86,30 @@ fn body(res: &Response<Bytes>) -> String {
 
 struct Setup {
     server: Server,
-    stats: Arc<CookieStats>,
+    stats: Stats,
+}
+
+/// What the cookie layer counted (its `metrics` feature), for this test only.
+struct Stats(Counters);
+
+impl Stats {
+    const PRESENTED: &str = "tokbind_bound_cookies_presented_total";
+
+    fn accepted_count(&self) -> u64 {
+        self.0.get(Self::PRESENTED, "accepted")
+    }
+
+    fn dropped_count(&self, reason: DropReason) -> u64 {
+        self.0.get(Self::PRESENTED, reason.reason())
+    }
 }
 
 async fn setup(d: Deployment, layer: BoundCookieLayer) -> Setup {
-    let stats = layer.stats();
     Setup {
+        stats: Stats(Counters::install()),
         server: d
             .start_app(|b| b, app(layer), TokenBindingLayer::new())
             .await,
-        stats,
     }
 }
 

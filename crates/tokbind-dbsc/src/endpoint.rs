@@ -9,6 +9,7 @@ use tower_tokbind::problem::problem_response;
 
 use crate::header;
 use crate::header::bare_or_string;
+use crate::metrics;
 use crate::proof::ProofError;
 use crate::store::StoreError;
 
@@ -38,10 +39,15 @@ pub(crate) fn store_failure(e: StoreError) -> Response<Full<Bytes>> {
     )
 }
 
-pub(crate) fn problem(status: StatusCode, reason: &str, detail: &str) -> Response<Full<Bytes>> {
+pub(crate) fn problem(
+    status: StatusCode,
+    reason: &'static str,
+    detail: &str,
+) -> Response<Full<Bytes>> {
     let mut res: Response<Full<Bytes>> = problem_response(status, reason, detail);
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    metrics::tag(&mut res, reason);
     res
 }
 

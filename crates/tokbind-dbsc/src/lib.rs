@@ -7,6 +7,12 @@
 //! the cookie's minting*, and a `BoundCookieLayer` accepts that only when configured with
 //! `FreshnessPolicy::Within(..)` — never by default, never for tokens.
 //!
+//! With the `metrics` feature the two endpoints count their answers through the
+//! [`metrics`](https://docs.rs/metrics/0.24) facade, in `tokbind_dbsc_registrations_total`
+//! and `tokbind_dbsc_refreshes_total`, labelled `outcome`: `accepted`, the problem's
+//! `reason`, or for a refresh `session_ended` and `stolen_cookie` (the README's "Metrics"
+//! lists them all).
+//!
 //! ```
 //! use axum::{Extension, Router, routing::get};
 //! use tokbind_dbsc::{DbscLayer, StartDeviceBoundSession};
@@ -36,6 +42,7 @@ pub mod header;
 pub mod instructions;
 mod layer;
 mod markers;
+mod metrics;
 pub mod proof;
 mod refresh;
 mod register;

@@ -21,7 +21,7 @@ use crate::session::{
     MAX_LOOKUPS, SessionRecord, challenge_key, end_session, issue_challenge, load_session, retire,
     session_key, unix,
 };
-use crate::{header, proof};
+use crate::{header, metrics, proof};
 
 /// A refresh without a proof within this long of the newest challenge gets that challenge
 /// again instead of a new one: anyone who knows a session identifier can ask, and must
@@ -61,7 +61,7 @@ pub(crate) async fn challenge_again(
     sid: &str,
     mut record: SessionRecord,
     now: SystemTime,
-    (reason, detail): (&str, &str),
+    (reason, detail): (&'static str, &str),
 ) -> Response<Full<Bytes>> {
     let recent = record
         .challenges
@@ -106,10 +106,12 @@ pub(crate) async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
         .map_err(store_failure)?
         .is_some()
     {
-        return Ok(json_response(
+        let mut res = json_response(
             StatusCode::OK,
             Some(json!({"session_identifier": sid, "continue": false})),
-        ));
+        );
+        metrics::tag(&mut res, "session_ended");
+        return Ok(res);
     }
     let Some((mut record, jwk)) = load_session(c, &sid).await.map_err(store_failure)? else {
         // Any 4xx but 403/407/429 ends the session in the browser.
@@ -134,7 +136,9 @@ pub(crate) async fn refresh(c: &Config, headers: &HeaderMap) -> Answer {
             // the session would hand anyone who knows one a way to log its owner out.
             end_session(c, &sid).await.map_err(store_failure)?;
             tracing::warn!(session = %sid, "DBSC refresh with the session's cookie but another key's signature: session ended");
-            return Err(proof_refused(&e));
+            let mut res = proof_refused(&e);
+            metrics::tag(&mut res, "stolen_cookie");
+            return Err(res);
         }
         Err(e) => return Err(proof_refused(&e)),
     };

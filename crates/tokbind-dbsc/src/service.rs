@@ -21,6 +21,7 @@ use crate::future::{Kind, ResponseFuture};
 use crate::header;
 use crate::header::SkippedRefresh;
 use crate::markers::RefreshSkipped;
+use crate::metrics;
 use crate::refresh::refresh;
 use crate::register::register;
 use crate::session::bound_session;
@@ -93,10 +94,14 @@ where
             let c = &*config;
             match endpoint {
                 Some(Endpoint::Register) => {
-                    return Ok(guarded(register(c, req.headers()).await).map(Either::Right));
+                    let answer = register(c, req.headers()).await;
+                    metrics::count(metrics::REGISTRATIONS, &answer);
+                    return Ok(guarded(answer).map(Either::Right));
                 }
                 Some(Endpoint::Refresh) => {
-                    return Ok(guarded(refresh(c, req.headers()).await).map(Either::Right));
+                    let answer = refresh(c, req.headers()).await;
+                    metrics::count(metrics::REFRESHES, &answer);
+                    return Ok(guarded(answer).map(Either::Right));
                 }
                 None => {}
             }

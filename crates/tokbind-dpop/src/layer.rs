@@ -17,6 +17,7 @@ use tower_tokbind::authorization::{TokenScheme, access_token};
 
 use crate::error::{DPOP_NONCE, DpopError};
 use crate::htu::{self, HtuError};
+use crate::metrics::count;
 use crate::proof::{DpopVerifier, RequestFacts};
 
 /// The `DPoP` request header.
@@ -161,6 +162,7 @@ where
             kind: Kind::Direct { future },
         };
         let refuse = |e: DpopError| {
+            count(e.reason());
             let response = e.resource_response(&self.layer.verifier, SystemTime::now());
             direct(tower_tokbind::ResponseFuture::rejected(response))
         };
@@ -194,10 +196,12 @@ where
             let (verified, nonce) = match verifier.verify_with_nonce(&proof, &facts, now).await {
                 Ok(v) => v,
                 Err(e) => {
+                    count(e.reason());
                     tracing::debug!(reason = e.reason(), error = %e, "DPoP proof refused");
                     return Ok(e.resource_response(verifier, now).map(Either::Right));
                 }
             };
+            count("accepted");
             add_proven_key(req.extensions_mut(), verified.proven_key());
             req.extensions_mut().insert(verified);
             let mut res = inner.call(req).await?.map(Either::Left);

@@ -14,6 +14,10 @@
 //! * [`DpopVerifier::check_token_request`]: the authorization server's token endpoint.
 //! * [`DpopKey`]: the client's key and proofs.
 //!
+//! With the `metrics` feature, [`DpopLayer`] counts each request that carries DPoP in
+//! `tokbind_dpop_total{outcome}` through the [`metrics`](https://docs.rs/metrics/0.24)
+//! facade: `accepted`, or the refusal's [`DpopError::reason`] (the README's "Metrics").
+//!
 //! ```
 //! use axum::{Router, routing::get};
 //! use tokbind_dpop::{DpopLayer, DpopVerifier};
@@ -33,6 +37,7 @@ mod client;
 mod error;
 pub mod htu;
 mod layer;
+mod metrics;
 pub mod nonce;
 mod proof;
 pub mod replay;

@@ -44,6 +44,22 @@
 //! Verdicts are cached per connection (a keep-alive client repeats the same header), never
 //! across connections.
 //!
+//! # Metrics
+//!
+//! With the `metrics` feature the layers count their outcomes through the
+//! [`metrics`](https://docs.rs/metrics/0.24) facade, in counters with one label, `outcome`,
+//! whose values are stable codes (never text from a request):
+//!
+//! | counter | `outcome` |
+//! |---|---|
+//! | `tokbind_token_binding_total` | `accepted`, `allowed_without_binding`, or a [`RejectionKind::reason`] |
+//! | `tokbind_bound_cookies_presented_total` | `accepted`, or a [`cookie::DropReason::reason`] |
+//! | `tokbind_bound_cookies_set_total` | `bound`, `issued_unbound`, `withheld` |
+//! | `tokbind_forwarded_headers_total` | `trusted`, `ignored`, `untrusted`, `malformed_forwarded_header` |
+//!
+//! Without the feature nothing is counted and the counting compiles to nothing. The
+//! README's "Metrics" section says what each outcome means and shows a Prometheus export.
+//!
 //! # Deployment caveat
 //!
 //! The layer must see the TLS connection the client signed: it needs the EKM. Behind a
@@ -59,6 +75,7 @@ pub mod extract;
 mod future;
 pub mod include_referred;
 mod layer;
+mod metrics;
 mod mock;
 pub mod possession;
 pub mod problem;

@@ -12,6 +12,7 @@ use tower_service::Service;
 
 use crate::extract::TokenBindingState;
 use crate::future::ResponseFuture;
+use crate::metrics::{TOKEN_BINDING, count};
 use crate::possession::add_proven_key;
 use crate::rejection::{RejectionKind, TokenBindingRejection};
 use crate::{Config, MissingHeader, Unnegotiated};
@@ -106,6 +107,16 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.verify(&req) {
             Ok(state) => {
+                count(
+                    TOKEN_BINDING,
+                    match state {
+                        TokenBindingState::Verified(_) => "accepted",
+                        // Let through by `MissingHeader::Allow` or `Unnegotiated::Allow`.
+                        TokenBindingState::NotNegotiated | TokenBindingState::HeaderMissing => {
+                            "allowed_without_binding"
+                        }
+                    },
+                );
                 // A client certificate proves its key on every request of its connection
                 // (RFC 8705 §3): the connection's other proof, made beside Token Binding's.
                 let certificate = req
@@ -122,6 +133,7 @@ where
                 ResponseFuture::inner(self.inner.call(req))
             }
             Err(rejection) => {
+                count(TOKEN_BINDING, rejection.reason());
                 tracing::debug!(
                     reason = rejection.reason(),
                     detail = rejection.detail(),

@@ -55,6 +55,7 @@ use tower_service::Service;
 
 use crate::extract::TokenBindingState;
 use crate::future::ResponseFuture;
+use crate::metrics::{FORWARDED, count};
 use crate::possession::add_proven_key;
 use crate::rejection::{RejectionKind, TokenBindingRejection};
 use crate::response::{RejectionResponse, Responder};
@@ -360,8 +361,12 @@ where
         let (forwarded, certificate) = if self.layer.trusts(&req) {
             let headers = req.headers();
             match decode_forwarded(headers).and_then(|f| Ok((f, decode_client_cert(headers)?))) {
-                Ok(f) => f,
+                Ok(f) => {
+                    count(FORWARDED, "trusted");
+                    f
+                }
                 Err(rejection) => {
+                    count(FORWARDED, rejection.reason());
                     tracing::warn!(
                         detail = rejection.detail(),
                         "malformed Token Binding headers from a trusted proxy"
@@ -374,7 +379,10 @@ where
                 .iter()
                 .any(|h| req.headers().contains_key(*h))
             {
+                count(FORWARDED, "ignored");
                 tracing::debug!("forwarding headers from an untrusted peer removed");
+            } else {
+                count(FORWARDED, "untrusted");
             }
             (None, None)
         };

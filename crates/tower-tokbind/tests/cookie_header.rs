@@ -2,8 +2,14 @@
 //! `BoundCookieLayer`'s one reading (`tower_tokbind::cookie::jar`). `tests/cookie_header.rs`
 //! at the workspace root checks the same against the application parsers themselves.
 
+// Shared with the other crates' tests (tokbind-testkit, which depends on this crate).
+#[allow(dead_code)]
+#[path = "../../tokbind-testkit/src/counters.rs"]
+mod counters;
+
 use std::convert::Infallible;
 
+use counters::Counters;
 use http::header::COOKIE;
 use http::{HeaderValue, Request, Response};
 use tokbind_proto::{Freshness, Mechanism, ProvenKey};
@@ -129,12 +135,12 @@ async fn each_shape_of_header_has_a_stated_outcome() {
     for (what, sent, expected, dropped) in cases {
         let layer = BoundCookieLayer::new(keys.clone()).only(["id"]);
         let sent: Vec<&[u8]> = sent.iter().map(Vec::as_slice).collect();
+        let counters = Counters::install();
         let got = received(&layer, &key, &sent).await;
         let expected: Vec<Vec<u8>> = expected.into_iter().map(<[u8]>::to_vec).collect();
         assert_eq!(got, expected, "{what}");
-        let stats = layer.stats();
         for reason in DropReason::ALL {
-            let count = stats.dropped_count(reason);
+            let count = counters.get("tokbind_bound_cookies_presented_total", reason.reason());
             assert_eq!(
                 count > 0,
                 dropped == Some(reason),

@@ -235,7 +235,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    /// Every reason, in the order of [`CookieStats::snapshot`](super::CookieStats::snapshot).
+    /// Every reason.
     pub const ALL: [Self; 9] = [
         Self::Unbound,
         Self::Malformed,

@@ -9,7 +9,6 @@ use tower_layer::Layer;
 use super::binding::CookieKeys;
 use super::jar::is_cookie_name;
 use super::service::BoundCookies;
-use super::stats::CookieStats;
 use super::{Config, UnprovenClients};
 
 /// Binds cookies to the key the request proved possession of (a verified provided Token
@@ -35,7 +34,6 @@ impl BoundCookieLayer {
                 names: None,
                 unproven: UnprovenClients::Refuse,
                 freshness: FreshnessPolicy::ThisRequest,
-                stats: Arc::default(),
             }),
         }
     }
@@ -81,11 +79,6 @@ impl BoundCookieLayer {
     /// [`FreshnessPolicy::Within`] the cookie's lifetime, knowingly.
     pub fn accept_proofs(self, policy: FreshnessPolicy) -> Self {
         self.with(|c| c.freshness = policy)
-    }
-
-    /// Counters of what the layer did, shared by every service it makes.
-    pub fn stats(&self) -> Arc<CookieStats> {
-        Arc::clone(&self.config.stats)
     }
 }
 

@@ -8,7 +8,8 @@
 //! for the key *that* request proves. A stolen cookie presented by another client, a
 //! tampered value or MAC, a cookie with its binding stripped, and a bound cookie on a
 //! connection without Token Binding are all removed before the application sees them,
-//! with a `tracing` event and a [`CookieStats`] counter by reason.
+//! with a `tracing` event and, with the `metrics` feature, a counter by reason
+//! (`tokbind_bound_cookies_presented_total`, see the [crate docs](crate#metrics)).
 //!
 //! The binding is stateless: any instance with the same [`CookieKeys`] checks any cookie.
 //!
@@ -82,10 +83,8 @@ mod binding;
 pub mod jar;
 mod layer;
 mod service;
-mod stats;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use tokbind_proto::FreshnessPolicy;
 
@@ -93,7 +92,6 @@ pub use binding::{CookieKeyError, CookieKeys, DropReason, MIN_KEY_LEN};
 pub use jar::Unreadable;
 pub use layer::BoundCookieLayer;
 pub use service::{BoundCookies, ResponseFuture};
-pub use stats::CookieStats;
 
 /// What to do for clients whose request proves no key (no Token Binding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +116,6 @@ pub(crate) struct Config {
     pub(crate) names: Option<HashSet<String>>,
     pub(crate) unproven: UnprovenClients,
     pub(crate) freshness: FreshnessPolicy,
-    pub(crate) stats: Arc<CookieStats>,
 }
 
 impl Config {

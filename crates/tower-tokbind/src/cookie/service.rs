@@ -17,6 +17,7 @@ use tower_service::Service;
 use super::binding::DropReason;
 use super::jar::{CookieHeaderBuilder, Pair, RequestCookies, Unreadable};
 use super::{Config, UnprovenClients};
+use crate::metrics::{COOKIES_PRESENTED, COOKIES_SET, count};
 
 /// The service made by [`BoundCookieLayer`](super::BoundCookieLayer).
 #[derive(Debug, Clone)]
@@ -214,7 +215,7 @@ fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: &Pro
             if conflict {
                 for j in judged.iter_mut() {
                     if matches!(*j, Judged::Opened(n, ..) if n == name) {
-                        drop_cookie(config, name, DropReason::Conflicting);
+                        drop_cookie(name, DropReason::Conflicting);
                         *j = Judged::Dropped;
                     }
                 }
@@ -226,7 +227,7 @@ fn filter_request_cookies(config: &Config, headers: &mut HeaderMap, proven: &Pro
             match *j {
                 Judged::Other(name, value) => kept.push(name, value),
                 Judged::Opened(name, original, key) => {
-                    config.stats.accepted();
+                    count(COOKIES_PRESENTED, "accepted");
                     kept.push(name, original);
                     if let Some(key) = key_of(key)
                         && opened.iter().all(|(n, _)| *n != name)
@@ -266,7 +267,7 @@ fn judge<'h>(config: &Config, proven: &Proven, piece: &Result<Pair<'h>, Unreadab
     let pair = match piece {
         Ok(pair) => pair,
         Err(why) => {
-            drop_cookie(config, "-", DropReason::Unreadable(*why));
+            drop_cookie("-", DropReason::Unreadable(*why));
             return Judged::Dropped;
         }
     };
@@ -275,7 +276,7 @@ fn judge<'h>(config: &Config, proven: &Proven, piece: &Result<Pair<'h>, Unreadab
         return Judged::Other(name, pair.value());
     }
     if !pair.is_spelled(name) {
-        drop_cookie(config, name, DropReason::Disguised);
+        drop_cookie(name, DropReason::Disguised);
         return Judged::Dropped;
     }
     let outcome = match (
@@ -290,14 +291,14 @@ fn judge<'h>(config: &Config, proven: &Proven, piece: &Result<Pair<'h>, Unreadab
     match outcome {
         Ok((original, key)) => Judged::Opened(name, original, key),
         Err(reason) => {
-            drop_cookie(config, name, reason);
+            drop_cookie(name, reason);
             Judged::Dropped
         }
     }
 }
 
-fn drop_cookie(config: &Config, name: &str, reason: DropReason) {
-    config.stats.dropped(reason);
+fn drop_cookie(name: &str, reason: DropReason) {
+    count(COOKIES_PRESENTED, reason.reason());
     tracing::debug!(
         cookie = name,
         reason = reason.reason(),
@@ -324,7 +325,7 @@ fn bind_set_cookies(config: &Config, headers: &mut HeaderMap, binding: &Binding)
             if config.names.is_some() {
                 headers.append(SET_COOKIE, value);
             } else {
-                config.stats.withheld();
+                count(COOKIES_SET, "withheld");
             }
             continue;
         };
@@ -334,7 +335,7 @@ fn bind_set_cookies(config: &Config, headers: &mut HeaderMap, binding: &Binding)
         }
         let bound = match (binding.key_for(cookie.name()), config.unproven) {
             (Err(()), _) => {
-                config.stats.withheld();
+                count(COOKIES_SET, "withheld");
                 tracing::debug!(
                     cookie = cookie.name(),
                     "Set-Cookie withheld: the request's cookies opened with different keys"
@@ -342,15 +343,15 @@ fn bind_set_cookies(config: &Config, headers: &mut HeaderMap, binding: &Binding)
                 continue;
             }
             (Ok(Some(key)), _) => {
-                config.stats.bound();
+                count(COOKIES_SET, "bound");
                 config.keys.bind(Some(key), cookie.name(), cookie.value())
             }
             (Ok(None), UnprovenClients::IssueUnbound) => {
-                config.stats.issued_unbound();
+                count(COOKIES_SET, "issued_unbound");
                 config.keys.bind(None, cookie.name(), cookie.value())
             }
             (Ok(None), UnprovenClients::Refuse) => {
-                config.stats.withheld();
+                count(COOKIES_SET, "withheld");
                 tracing::debug!(
                     cookie = cookie.name(),
                     "Set-Cookie withheld: the request proved no key"
@@ -367,7 +368,7 @@ fn bind_set_cookies(config: &Config, headers: &mut HeaderMap, binding: &Binding)
             Ok(v) => {
                 headers.append(SET_COOKIE, v);
             }
-            Err(_) => config.stats.withheld(),
+            Err(_) => count(COOKIES_SET, "withheld"),
         }
     }
 }
