@@ -29,7 +29,7 @@ use std::sync::Arc;
 use tokbind_client::{Client, FileKeyStore};
 use tokbind_demo::cli::{InstanceArgs, Role};
 use tokbind_demo::store::SharedStore;
-use tokbind_demo::{Error, flow, idp, registered_client, rp, rp_config};
+use tokbind_demo::{Error, flow, idp, registered_clients, rp, rp_config};
 use tokbind_oauth::TokenIssuer;
 use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
 use tower_tokbind::cookie::CookieKeys;
@@ -144,7 +144,7 @@ async fn run(role: Role) -> Result<bool, Error> {
                 None => TokenIssuer::generate(public_url.clone())?,
             };
             let store = SharedStore::connect(instance.redis.as_deref()).await?;
-            let app = idp::router(issuer, vec![registered_client(&rp_url)], store);
+            let app = idp::router(issuer, registered_clients(&rp_url), store);
             serve(listen, &public_url, &instance, app).await?;
             Ok(true)
         }
