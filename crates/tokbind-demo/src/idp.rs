@@ -52,7 +52,7 @@ const CODE_LIFETIME: Duration = Duration::from_secs(60);
 const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 const REFRESH_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// How long a DPoP nonce from the token endpoint stays good.
-const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
 /// The scopes this provider knows; others in a request are ignored (RFC 6749 §3.3).
 const SCOPES: [&str; 2] = ["openid", "profile"];
 /// The scope of a request that names none (RFC 6749 §3.3: a documented default).
@@ -114,14 +114,41 @@ impl Idp {
     }
 }
 
-/// The IdP's routes, behind `TokenBindingLayer`, keeping codes and refresh tokens in
-/// `store`.
+/// The IdP's routes, behind `TokenBindingLayer`, keeping codes, refresh tokens and used
+/// DPoP proofs in `store`, with a fresh DPoP nonce secret (one instance only).
 ///
 /// # Panics
 ///
 /// If the issuer identifier is not an `https` origin (it is configuration, checked once).
 pub fn router(issuer: TokenIssuer, clients: Vec<RegisteredClient>, store: SharedStore) -> Router {
-    let nonces = NonceIssuer::generate(NONCE_LIFETIME).expect("the system RNG works");
+    router_with_nonces(issuer, clients, store, fresh_nonces())
+}
+
+/// Nonces under a fresh secret, for one instance.
+pub fn fresh_nonces() -> NonceIssuer {
+    NonceIssuer::generate(NONCE_LIFETIME).expect("the system RNG works")
+}
+
+/// Nonces under the secret `keygen` prints (`TOKBIND_DPOP_NONCE_KEY`: base64url, 32
+/// bytes or more), shared by every instance.
+pub fn nonces_from_config(value: &str) -> Result<NonceIssuer, crate::Error> {
+    let secret = tokbind_proto::base64url::decode(value.trim().as_bytes())
+        .map_err(|e| format!("TOKBIND_DPOP_NONCE_KEY: {e}"))?;
+    Ok(NonceIssuer::new(&secret, NONCE_LIFETIME)?)
+}
+
+/// As [`router`], with the token endpoint's DPoP nonces under `nonces` (the same secret
+/// on every instance).
+///
+/// # Panics
+///
+/// If the issuer identifier is not an `https` origin (it is configuration, checked once).
+pub fn router_with_nonces(
+    issuer: TokenIssuer,
+    clients: Vec<RegisteredClient>,
+    store: SharedStore,
+    nonces: NonceIssuer,
+) -> Router {
     let iss = issuer.issuer().trim_end_matches('/').to_string();
     let audiences: Vec<&str> = clients.iter().map(|c| c.api_audience.as_str()).collect();
     let access_tokens = TokenVerifier::for_audiences(&issuer.jwks(), &iss, &audiences)
@@ -129,13 +156,16 @@ pub fn router(issuer: TokenIssuer, clients: Vec<RegisteredClient>, store: Shared
     // Resource servers keep their own proof checks and nonces (RFC 9449 §9): userinfo
     // asks for none.
     let userinfo_proofs =
-        DpopLayer::new(DpopVerifier::new(), &iss).expect("the issuer is an https origin");
+        DpopLayer::new(DpopVerifier::new().replay_cache(store.replay_cache()), &iss)
+            .expect("the issuer is an https origin");
     let state = Arc::new(Idp {
         token_endpoint: format!("{iss}/token"),
         issuer,
         clients,
+        dpop: DpopVerifier::new()
+            .nonces(nonces)
+            .replay_cache(store.replay_cache()),
         store,
-        dpop: DpopVerifier::new().nonces(nonces),
     });
     let userinfo_route = Router::new()
         .route("/userinfo", get(userinfo).post(userinfo))

@@ -89,7 +89,11 @@ pub fn router(
     let id_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.client_id)?;
     let api_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.api_audience)?;
     let idp_origin = config.idp_url.clone();
-    let proofs = DpopLayer::new(DpopVerifier::new(), &config.public_url)?;
+    // Used proofs are remembered where sessions are, so every instance refuses a replay.
+    let proofs = DpopLayer::new(
+        DpopVerifier::new().replay_cache(store.replay_cache()),
+        &config.public_url,
+    )?;
     let state = Arc::new(Rp {
         config,
         id_tokens,
