@@ -521,3 +521,50 @@ async fn discovery_names_what_todays_clients_need() {
         assert!(meta.get(member).is_some(), "{member}");
     }
 }
+
+#[tokio::test]
+async fn a_code_verifier_for_a_code_issued_without_a_challenge_is_refused() {
+    // RFC 9700 §2.1.1: a Token Binding client may skip PKCE, but a code_verifier sent for
+    // such a code means someone downgraded the authorization request.
+    use bytes::Bytes;
+    use http_body_util::Full;
+    let servers = tokbind_demo::start_in_process().await.unwrap();
+    let rp = tokbind_client::Client::builder()
+        .server_verification(servers.verification())
+        .max_redirects(0)
+        .build()
+        .unwrap();
+    let redirect_uri = format!("{}/callback", servers.rp_url);
+    let mut url = url::Url::parse(&format!("{}/authorize", servers.idp_url)).unwrap();
+    url.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", tokbind_demo::CLIENT_ID),
+        ("redirect_uri", &redirect_uri),
+        ("state", "s"),
+    ]);
+    let request = Request::get(url.as_str())
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let res = rp.fetch(request).await.unwrap().response;
+    let location = url::Url::parse(res.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let query: Vec<(String, String)> = location.query_pairs().into_owned().collect();
+    let code = param(&query, "code").expect("a code: this client has Token Binding");
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &redirect_uri),
+            ("client_id", tokbind_demo::CLIENT_ID),
+            ("code_verifier", &"v".repeat(43)),
+        ])
+        .finish();
+    let request = Request::post(format!("{}/token", servers.idp_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(form)))
+        .unwrap();
+    let res = rp.fetch(request).await.unwrap().response;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(res.body()).unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body.get("access_token").is_none());
+}
