@@ -345,6 +345,23 @@ async fn what_a_thief_takes_from_the_app_is_refused() {
     assert!(www.contains("error=\"invalid_token\""), "{www}");
     assert!(!response.text().await.unwrap().contains("alice"));
 
+    // A proof by the app's key that does not name the token (no ath): it could have been
+    // made for any token, so it proves nothing about this one (RFC 9449 §7.1).
+    let userinfo = format!("{}/userinfo", servers.idp_url);
+    let unrelated = glue.key.proof("GET", &userinfo, None, None);
+    let response = glue
+        .http
+        .get(&userinfo)
+        .header(AUTHORIZATION, format!("DPoP {}", access_token.secret()))
+        .header(DPOP, unrelated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let www = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(www.contains("error=\"invalid_dpop_proof\""), "{www}");
+    assert_eq!(body_json(response).await["reason"], "dpop_ath_missing");
+
     // A proof the app used, replayed with its token.
     let proof = glue
         .key
