@@ -229,7 +229,7 @@ async fn refresh_tokens_are_bound_to_the_token_request_key() {
     );
     assert_eq!(
         meta["code_challenge_methods_supported"],
-        serde_json::json!(["TB-S256", "referred_tb"])
+        serde_json::json!(["S256", "TB-S256", "referred_tb"])
     );
 }
 

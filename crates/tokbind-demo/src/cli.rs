@@ -41,6 +41,11 @@ pub enum Role {
             conflicts_with = "signing_keys"
         )]
         signing_keys_file: Option<PathBuf>,
+        /// The secret of the token endpoint's DPoP nonces (see `keygen`); the same on
+        /// every IdP instance, so that a nonce one hands out is taken by another. A fresh
+        /// secret when absent.
+        #[arg(long, env = "TOKBIND_DPOP_NONCE_KEY", hide_env_values = true)]
+        dpop_nonce_key: Option<String>,
         #[command(flatten)]
         instance: InstanceArgs,
     },

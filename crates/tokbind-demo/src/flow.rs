@@ -1,5 +1,6 @@
 //! The walkthrough: Alice signs in through the IdP and uses what she got; Mallory, with her
-//! own key, tries everything she stole. Prints a transcript.
+//! own key, tries everything she stole. Twice: in a browser with Token Binding, and in a
+//! native app with DPoP (RFC 9449). Prints a transcript.
 
 use std::sync::Arc;
 
@@ -8,10 +9,12 @@ use http::{Request, Response, Uri};
 use http_body_util::Full;
 use serde_json::Value;
 use tokbind_client::{Client, Fetched, KeyStore, MemoryKeyStore};
+use tokbind_dpop::DpopKey;
+use tokbind_oauth::{pkce, random_token};
 use tokbind_proto::{KeyParameters, base64url};
 use tokbind_tls::ServerVerification;
 
-use crate::Error;
+use crate::{APP_CLIENT_ID, APP_REDIRECT_URI, Error};
 
 /// Where the two parties are and how to trust them.
 #[derive(Debug, Clone)]
@@ -43,15 +46,43 @@ fn get(url: &str, header: Option<(&str, &str)>) -> Result<Request<Full<Bytes>>, 
     Ok(b.body(Full::default())?)
 }
 
+/// A request with `headers`, and with `form` as its urlencoded body if given (then POST).
+fn request(
+    url: &str,
+    headers: &[(&str, &str)],
+    form: Option<&[(&str, &str)]>,
+) -> Result<Request<Full<Bytes>>, Error> {
+    let mut b = Request::builder()
+        .method(if form.is_some() { "POST" } else { "GET" })
+        .uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let body = match form {
+        Some(pairs) => {
+            b = b.header("content-type", "application/x-www-form-urlencoded");
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish()
+        }
+        None => String::new(),
+    };
+    Ok(b.body(Full::new(Bytes::from(body)))?)
+}
+
 fn json(res: &Response<Bytes>) -> Value {
     serde_json::from_slice(res.body()).unwrap_or(Value::Null)
 }
 
 fn status_reason(res: &Response<Bytes>) -> String {
+    let body = json(res);
     format!(
         "{} {}",
         res.status().as_u16(),
-        json(res)["reason"].as_str().unwrap_or("-")
+        body["reason"]
+            .as_str()
+            .or(body["error"].as_str())
+            .unwrap_or("-")
     )
 }
 
@@ -269,6 +300,8 @@ pub async fn walk(e: &Endpoints) -> Result<bool, Error> {
         status_reason(&res),
     );
 
+    walk_dpop(e, &mut t).await?;
+
     println!();
     if t.failures == 0 {
         println!("every step behaved as expected");
@@ -276,6 +309,212 @@ pub async fn walk(e: &Endpoints) -> Result<bool, Error> {
         println!("{} step(s) did not behave as expected", t.failures);
     }
     Ok(t.failures == 0)
+}
+
+/// The native app: a public client with no Token Binding of its own to rely on. It signs
+/// in with the authorization code flow and S256 PKCE, and binds its tokens to a DPoP key;
+/// then Mallory, with her own DPoP key, tries what she stole.
+async fn walk_dpop(e: &Endpoints, t: &mut Transcript) -> Result<(), Error> {
+    println!("\n4. Alice signs in with a native app (S256 PKCE, DPoP-bound tokens)");
+    let app = Client::builder()
+        .server_verification(e.verification.clone())
+        .max_redirects(0)
+        .build()?;
+    let key = DpopKey::generate()?;
+    let (verifier, state, nonce) = (random_token(), random_token(), random_token());
+    let mut authorize = url::Url::parse(&format!("{}/authorize", e.idp))?;
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", APP_CLIENT_ID),
+        ("redirect_uri", APP_REDIRECT_URI),
+        ("scope", "openid profile"),
+        ("state", &state),
+        ("nonce", &nonce),
+        ("code_challenge", &pkce::s256_challenge(&verifier)),
+        ("code_challenge_method", pkce::S256),
+    ]);
+    let res = app.fetch(get(authorize.as_str(), None)?).await?.response;
+    let location = res
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| url::Url::parse(l).ok());
+    let param = |name: &str| {
+        location.as_ref().and_then(|l| {
+            l.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        })
+    };
+    let code = param("code").unwrap_or_default();
+    t.check(
+        "authorization code, redirected to the app with its state",
+        res.status().is_redirection() && !code.is_empty() && param("state") == Some(state),
+        res.status().as_u16(),
+    );
+
+    let token_url = format!("{}/token", e.idp);
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", APP_REDIRECT_URI),
+        ("client_id", APP_CLIENT_ID),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let token_request = |pairs: &[(&str, &str)], nonce: Option<&str>| {
+        let proof = key.proof("POST", &token_url, None, nonce);
+        request(&token_url, &[("dpop", &proof)], Some(pairs))
+    };
+    let res = app.fetch(token_request(&exchange, None)?).await?.response;
+    let server_nonce = res
+        .headers()
+        .get(tokbind_dpop::DPOP_NONCE)
+        .and_then(|n| n.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    t.check(
+        "token request without a nonce: the IdP hands one out",
+        res.status() == 400 && json(&res)["error"] == "use_dpop_nonce" && !server_nonce.is_empty(),
+        status_reason(&res),
+    );
+    let res = app
+        .fetch(token_request(&exchange, Some(&server_nonce))?)
+        .await?
+        .response;
+    let tokens = json(&res);
+    let access_token = tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let refresh_token = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let jkt = payload(&access_token)["cnf"]["jkt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    t.check(
+        "with the nonce: DPoP-bound access token",
+        res.status() == 200 && tokens["token_type"] == "DPoP" && jkt == key.jkt(),
+        format!(
+            "token_type {}, cnf.jkt {}",
+            tokens["token_type"],
+            short(&jkt)
+        ),
+    );
+    t.check(
+        "ID token for the app, with the app's nonce",
+        payload(tokens["id_token"].as_str().unwrap_or_default())["nonce"] == nonce.as_str(),
+        "nonce matches",
+    );
+
+    let dpop_scheme = format!("DPoP {access_token}");
+    // A request presenting the token with a fresh proof by `k` for `url` (with `ath`);
+    // the proof is returned too, to be replayed.
+    let call = |k: &DpopKey, url: &str| -> Result<(String, Request<Full<Bytes>>), Error> {
+        let proof = k.proof("GET", url, Some(&access_token), None);
+        let req = request(
+            url,
+            &[("authorization", &dpop_scheme), ("dpop", &proof)],
+            None,
+        )?;
+        Ok((proof, req))
+    };
+    let userinfo = format!("{}/userinfo", e.idp);
+    let res = app.fetch(call(&key, &userinfo)?.1).await?.response;
+    t.check(
+        "userinfo with the token and a proof (ath)",
+        res.status() == 200 && json(&res)["sub"] == "alice",
+        status_reason(&res),
+    );
+    let api = format!("{}/api/me", e.rp);
+    let (used_proof, req) = call(&key, &api)?;
+    let res = app.fetch(req).await?.response;
+    t.check(
+        "the RP's API with the token and a proof",
+        res.status() == 200 && json(&res)["bound_by"] == "dpop",
+        status_reason(&res),
+    );
+    // RFC 9449 §7.2: even with a good proof, the token is not a bearer token.
+    let proof = key.proof("GET", &api, Some(&access_token), None);
+    let bearer = format!("Bearer {access_token}");
+    let res = app
+        .fetch(request(
+            &api,
+            &[("authorization", &bearer), ("dpop", &proof)],
+            None,
+        )?)
+        .await?
+        .response;
+    t.check(
+        "the same token sent with the Bearer scheme",
+        res.status() == 401 && json(&res)["reason"] == "dpop_token_as_bearer",
+        status_reason(&res),
+    );
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.as_str()),
+    ];
+    let res = app
+        .fetch(token_request(&refresh, Some(&server_nonce))?)
+        .await?
+        .response;
+    let refreshed = json(&res);
+    t.check(
+        "refresh, proving the same key",
+        res.status() == 200
+            && refreshed["token_type"] == "DPoP"
+            && payload(refreshed["access_token"].as_str().unwrap_or_default())["cnf"]["jkt"]
+                == key.jkt().as_str(),
+        status_reason(&res),
+    );
+
+    println!("\n5. Mallory, with her own DPoP key, uses what she stole from the app");
+    let mallory = Client::builder()
+        .server_verification(e.verification.clone())
+        .build()?;
+    let mallory_key = DpopKey::generate()?;
+    let res = mallory.fetch(call(&mallory_key, &api)?.1).await?.response;
+    t.check(
+        "stolen access token, with her own key's proof",
+        res.status() == 401 && json(&res)["reason"] == "binding_mismatch",
+        status_reason(&res),
+    );
+    let bearer = format!("Bearer {access_token}");
+    let res = mallory
+        .fetch(request(&api, &[("authorization", &bearer)], None)?)
+        .await?
+        .response;
+    t.check(
+        "stolen access token, sent as a bearer token",
+        res.status() == 401 && json(&res)["reason"] == "binding_mismatch",
+        status_reason(&res),
+    );
+    let res = mallory
+        .fetch(request(
+            &api,
+            &[("authorization", &dpop_scheme), ("dpop", &used_proof)],
+            None,
+        )?)
+        .await?
+        .response;
+    t.check(
+        "stolen access token with the app's proof, replayed",
+        res.status() == 401 && json(&res)["reason"] == "dpop_replay",
+        status_reason(&res),
+    );
+    let proof = mallory_key.proof("POST", &token_url, None, Some(&server_nonce));
+    let res = mallory
+        .fetch(request(&token_url, &[("dpop", &proof)], Some(&refresh))?)
+        .await?
+        .response;
+    t.check(
+        "stolen refresh token, with her own key's proof",
+        res.status() == 400 && json(&res)["error"] == "invalid_grant",
+        status_reason(&res),
+    );
+    Ok(())
 }
 
 fn host(url: &str) -> Result<String, Error> {

@@ -28,6 +28,11 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub const CLIENT_ID: &str = "rp";
 /// The audience of access tokens for the RP's API.
 pub const API_AUDIENCE: &str = "rp-api";
+/// The `client_id` of the native app: a public client that binds its tokens with DPoP.
+pub const APP_CLIENT_ID: &str = "app";
+/// The app's redirect URI: loopback, as a native app's is (RFC 8252 §7.3). Nothing
+/// listens there; the app reads the code from the IdP's redirect.
+pub const APP_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 
 /// Both servers, started in this process on loopback.
 pub struct InProcess {
@@ -70,11 +75,7 @@ pub async fn start_in_process() -> Result<InProcess, Error> {
 
     let issuer = TokenIssuer::generate(idp_url.clone())?;
     let jwks = issuer.jwks();
-    let idp_app = idp::router(
-        issuer,
-        vec![registered_client(&rp_url)],
-        SharedStore::memory(),
-    );
+    let idp_app = idp::router(issuer, registered_clients(&rp_url), SharedStore::memory());
 
     let back_channel = Client::builder()
         .server_verification(ServerVerification::Roots(idp_cert.cert_pem.clone()))
@@ -108,6 +109,19 @@ pub fn registered_client(rp_url: &str) -> idp::RegisteredClient {
         redirect_uri: format!("{rp_url}/callback"),
         api_audience: API_AUDIENCE.into(),
     }
+}
+
+/// Every client registered at the IdP: the RP, and the native app of the DPoP sign-in,
+/// whose access tokens are for the RP's API too.
+pub fn registered_clients(rp_url: &str) -> Vec<idp::RegisteredClient> {
+    vec![
+        registered_client(rp_url),
+        idp::RegisteredClient {
+            client_id: APP_CLIENT_ID.into(),
+            redirect_uri: APP_REDIRECT_URI.into(),
+            api_audience: API_AUDIENCE.into(),
+        },
+    ]
 }
 
 /// The RP's configuration.

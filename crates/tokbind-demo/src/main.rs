@@ -29,7 +29,7 @@ use std::sync::Arc;
 use tokbind_client::{Client, FileKeyStore};
 use tokbind_demo::cli::{InstanceArgs, Role};
 use tokbind_demo::store::SharedStore;
-use tokbind_demo::{Error, flow, idp, registered_client, rp, rp_config};
+use tokbind_demo::{Error, flow, idp, registered_clients, rp, rp_config};
 use tokbind_oauth::TokenIssuer;
 use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
 use tower_tokbind::cookie::CookieKeys;
@@ -137,6 +137,7 @@ async fn run(role: Role) -> Result<bool, Error> {
             rp_url,
             signing_keys,
             signing_keys_file,
+            dpop_nonce_key,
             instance,
         } => {
             let issuer = match key_config(signing_keys, signing_keys_file)? {
@@ -144,7 +145,11 @@ async fn run(role: Role) -> Result<bool, Error> {
                 None => TokenIssuer::generate(public_url.clone())?,
             };
             let store = SharedStore::connect(instance.redis.as_deref()).await?;
-            let app = idp::router(issuer, vec![registered_client(&rp_url)], store);
+            let nonces = match dpop_nonce_key {
+                Some(key) => idp::nonces_from_config(&key)?,
+                None => idp::fresh_nonces(),
+            };
+            let app = idp::router_with_nonces(issuer, registered_clients(&rp_url), store, nonces);
             serve(listen, &public_url, &instance, app).await?;
             Ok(true)
         }
@@ -197,6 +202,7 @@ async fn run(role: Role) -> Result<bool, Error> {
                 "TOKBIND_COOKIE_KEYS={}",
                 CookieKeys::generate_config_value()?
             );
+            println!("TOKBIND_DPOP_NONCE_KEY={}", tokbind_oauth::random_token());
             Ok(true)
         }
         Role::Client {

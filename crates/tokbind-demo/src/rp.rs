@@ -8,8 +8,9 @@
 //!   `referred_tb` with the browser's provided ID on *this* request, checks the ID token's
 //!   `cnf.tbh` against that same ID (OIDC TBA §3), and starts a session whose
 //!   cookie is bound to it.
-//! * `/protected` needs the session; `/api/me` needs a bearer access token bound to the
-//!   caller's key; `/login/id_token` accepts an ID token presented directly (as a
+//! * `/protected` needs the session; `/api/me` needs an access token bound to the
+//!   caller's key: its Token Binding ID (`Bearer`), or a DPoP key proven by a proof with
+//!   `ath` (`DPoP` scheme; such a token sent as `Bearer` is refused, RFC 9449 §7.2); `/login/id_token` accepts an ID token presented directly (as a
 //!   `form_post` response would be) — bound, so only its rightful holder can use it.
 //! * `/refresh` uses the session's refresh token over the back channel. The refresh token
 //!   is bound to the RP's own key for the IdP, so every RP instance must hold that key
@@ -31,6 +32,7 @@ use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokbind_client::Client;
+use tokbind_dpop::{DpopLayer, DpopVerifier};
 use tokbind_oauth::pkce;
 use tokbind_oauth::{BearerClaims, BoundBearerLayer, CnfPolicy, TokenVerifier, random_token};
 use tokbind_proto::ProvenKeys;
@@ -87,6 +89,11 @@ pub fn router(
     let id_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.client_id)?;
     let api_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.api_audience)?;
     let idp_origin = config.idp_url.clone();
+    // Used proofs are remembered where sessions are, so every instance refuses a replay.
+    let proofs = DpopLayer::new(
+        DpopVerifier::new().replay_cache(store.replay_cache()),
+        &config.public_url,
+    )?;
     let state = Arc::new(Rp {
         config,
         id_tokens,
@@ -95,7 +102,8 @@ pub fn router(
     });
     let api = Router::new()
         .route("/api/me", get(api_me))
-        .route_layer(BoundBearerLayer::new(api_tokens).policy(CnfPolicy::Required));
+        .route_layer(BoundBearerLayer::new(api_tokens).policy(CnfPolicy::Required))
+        .route_layer(proofs);
     let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_secure(true)
@@ -308,5 +316,16 @@ async fn id_token_login(
 }
 
 async fn api_me(Extension(BearerClaims(claims)): Extension<BearerClaims>) -> Json<Value> {
-    Json(json!({"user": claims.sub, "bound": claims.cnf.as_ref().is_some_and(|c| c.is_bound())}))
+    let cnf = claims.cnf.as_ref();
+    let bound_by = match cnf {
+        Some(c) if c.jkt.is_some() => "dpop",
+        Some(c) if c.tbh.is_some() => "token_binding",
+        Some(c) if c.is_bound() => "other",
+        _ => "none",
+    };
+    Json(json!({
+        "user": claims.sub,
+        "bound": cnf.is_some_and(|c| c.is_bound()),
+        "bound_by": bound_by,
+    }))
 }

@@ -20,6 +20,7 @@ use redis::AsyncCommands as _;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokbind_dpop::{MemoryReplayCache, RedisReplayCache, ReplayCache};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
@@ -89,6 +90,15 @@ impl SharedStore {
     pub async fn redis(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         Ok(Self(Backend::Redis(client.get_connection_manager().await?)))
+    }
+
+    /// A DPoP replay cache beside the rest of the state: in this process's memory, or in
+    /// the same Redis, so that a proof used at one instance is refused at every other.
+    pub fn replay_cache(&self) -> Arc<dyn ReplayCache> {
+        match &self.0 {
+            Backend::Memory(_) => Arc::new(MemoryReplayCache::default()),
+            Backend::Redis(conn) => Arc::new(RedisReplayCache::from_connection(conn.clone())),
+        }
     }
 
     /// Redis when a URL is given, memory otherwise.

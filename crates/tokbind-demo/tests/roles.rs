@@ -10,7 +10,7 @@ use common::{Killed, demo, free_port, keygen};
 #[test]
 fn idp_rp_and_client_as_separate_processes() {
     // Keys from configuration, as several instances of each would share them.
-    let (signing, cookie) = keygen();
+    let (signing, cookie, _) = keygen();
     // Two addresses: two sites, so the client keeps two keys (as with the `idp` and `rp`
     // hosts of docker-compose). Neither is 127.0.0.1, where outgoing connections take their
     // source ports, so the ports picked here stay free until the servers bind them.

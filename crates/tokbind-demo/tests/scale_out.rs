@@ -21,6 +21,9 @@
 //! * the bound session cookie, access token and ID token are accepted on every instance,
 //!   and the refresh token (bound to the RP's shared back-channel key) on every IdP;
 //! * a stolen cookie or token, presented with another key, is refused on every instance;
+//! * a native app's DPoP sign-in works across instances: the nonce one IdP instance hands
+//!   out is taken by the other, and a proof used at one RP instance is refused at the
+//!   other (the replay cache is in Redis too);
 //! * killing one RP and one IdP instance loses no session;
 //! * keys given in a file (the second instance of each) and in a variable (the first) are
 //!   the same keys.
@@ -42,6 +45,7 @@ use http_body_util::Full;
 use serde_json::Value;
 use tokbind_client::{Client, KeyStore, MemoryKeyStore};
 use tokbind_demo::store::SharedStore;
+use tokbind_dpop::DPOP;
 use tokbind_tls::{SelfSigned, ServerVerification};
 
 use common::{Killed, demo, free_port, keygen, program, redis_in};
@@ -76,6 +80,7 @@ struct Deployment {
     instances: Vec<Instance>,
     redis_url: String,
     rp_url: String,
+    idp_url: String,
     roots: Vec<u8>,
 }
 
@@ -156,7 +161,7 @@ backend idp
         // The first instance of each service takes its keys from a variable, the second
         // from a file (a mounted secret): the tokens and cookies that work on both show the
         // two routes give the same keys.
-        let (signing_keys, cookie_keys) = keygen();
+        let (signing_keys, cookie_keys, nonce_key) = keygen();
         std::fs::write(path("signing-keys"), format!("{signing_keys}\n")).unwrap();
         std::fs::write(path("cookie-keys"), format!("{cookie_keys}\n")).unwrap();
         let spawn = |name: &'static str, mut command: Command| {
@@ -187,7 +192,8 @@ backend idp
                 c.env("TOKBIND_SIGNING_KEYS_FILE", path("signing-keys"));
             }
             c.env("TOKBIND_TLS_CERT", path("idp.crt"))
-                .env("TOKBIND_TLS_KEY", path("idp.key"));
+                .env("TOKBIND_TLS_KEY", path("idp.key"))
+                .env("TOKBIND_DPOP_NONCE_KEY", &nonce_key);
             instances.push(spawn(name, c));
         }
         for (name, listen) in ["rp-1", "rp-2"].into_iter().zip(&rp_addrs) {
@@ -221,6 +227,7 @@ backend idp
             instances,
             redis_url,
             rp_url,
+            idp_url,
             roots: [rp_cert.cert_pem, idp_cert.cert_pem].concat(),
         };
         // The RPs listen once they have the IdPs' keys (fetched through the balancer).
@@ -535,6 +542,9 @@ async fn scenario(d: &mut Deployment) {
     .await;
     assert_alternates(&answered, ["rp-1", "rp-2"]);
 
+    println!("3b. A native app signs in with DPoP: nonces and used proofs are shared too");
+    dpop_across_instances(d, &verification).await;
+
     println!("4. rp-1 and idp-1 die; Alice's session lives on");
     d.kill("rp-1");
     d.kill("idp-1");
@@ -563,4 +573,93 @@ async fn scenario(d: &mut Deployment) {
         2,
     )
     .await;
+}
+
+/// The app's sign-in (S256 PKCE, DPoP) through both balancers, one request per
+/// connection: the token request that meets the nonce lands on the other IdP instance
+/// than the one that handed it out, and a proof replayed lands on the other RP instance
+/// than the one that took it.
+async fn dpop_across_instances(d: &Deployment, verification: &ServerVerification) {
+    use tokbind_demo::{APP_CLIENT_ID, APP_REDIRECT_URI};
+    use tokbind_dpop::{DPOP_NONCE, DpopKey};
+    use tokbind_oauth::{pkce, random_token};
+
+    let app = Client::builder()
+        .server_verification(verification.clone())
+        .max_redirects(0)
+        .build()
+        .unwrap();
+    let key = DpopKey::generate().unwrap();
+    let verifier = random_token();
+    let mut authorize = url::Url::parse(&format!("{}/authorize", d.idp_url)).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", APP_CLIENT_ID),
+        ("redirect_uri", APP_REDIRECT_URI),
+        ("state", "s"),
+        ("code_challenge", &pkce::s256_challenge(&verifier)),
+        ("code_challenge_method", pkce::S256),
+    ]);
+    let res = app
+        .fetch(get(authorize.as_str(), &[]))
+        .await
+        .unwrap()
+        .response;
+    let location = url::Url::parse(res.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+
+    let token_url = format!("{}/token", d.idp_url);
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_REDIRECT_URI),
+            ("client_id", APP_CLIENT_ID),
+            ("code_verifier", &verifier),
+        ])
+        .finish();
+    let token_request = |nonce: Option<&str>| {
+        Request::post(&token_url)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("dpop", key.proof("POST", &token_url, None, nonce))
+            .body(Full::new(Bytes::from(body.clone())))
+            .unwrap()
+    };
+    let asked = app.fetch(token_request(None)).await.unwrap().response;
+    assert_eq!(asked.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&asked)["error"], "use_dpop_nonce");
+    let nonce = asked.headers()[DPOP_NONCE].to_str().unwrap().to_string();
+    let issued = app
+        .fetch(token_request(Some(&nonce)))
+        .await
+        .unwrap()
+        .response;
+    assert_eq!(
+        issued.status(),
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(issued.body())
+    );
+    let (asked_by, taken_by) = (instance_of(&asked), instance_of(&issued));
+    println!("  nonce handed out by {asked_by}, taken by {taken_by}");
+    assert_alternates(&[asked_by, taken_by], ["idp-1", "idp-2"]);
+    let access_token = json(&issued)["access_token"].as_str().unwrap().to_string();
+
+    let api = format!("{}/api/me", d.rp_url);
+    let scheme = format!("DPoP {access_token}");
+    let proof = key.proof("GET", &api, Some(&access_token), None);
+    let call = || get(&api, &[(header::AUTHORIZATION, &scheme), (DPOP, &proof)]);
+    let first = app.fetch(call()).await.unwrap().response;
+    assert_eq!(first.status(), StatusCode::OK);
+    let replayed = app.fetch(call()).await.unwrap().response;
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(&replayed)["reason"], "dpop_replay");
+    let (used_at, replayed_at) = (instance_of(&first), instance_of(&replayed));
+    println!("  proof used at {used_at}, replayed at {replayed_at}: refused");
+    assert_alternates(&[used_at, replayed_at], ["rp-1", "rp-2"]);
 }

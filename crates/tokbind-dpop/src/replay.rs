@@ -64,7 +64,12 @@ impl RedisReplayCache {
             .get_connection_manager()
             .await
             .map_err(|e| ReplayError(e.to_string()))?;
-        Ok(Self { conn })
+        Ok(Self::from_connection(conn))
+    }
+
+    /// Over a connection the application already holds (its session store's, say).
+    pub fn from_connection(conn: redis::aio::ConnectionManager) -> Self {
+        Self { conn }
     }
 }
 

@@ -286,6 +286,16 @@ pub fn random_token() -> String {
 impl TokenVerifier {
     /// Trust the keys of `jwks` for tokens from `issuer` meant for `audience`.
     pub fn new(jwks: &Value, issuer: &str, audience: &str) -> Result<Self, TokenError> {
+        Self::for_audiences(jwks, issuer, &[audience])
+    }
+
+    /// As [`new`](Self::new), for tokens meant for any of `audiences` (an OpenID
+    /// Provider's userinfo endpoint accepts the access tokens of all its clients).
+    pub fn for_audiences(
+        jwks: &Value,
+        issuer: &str,
+        audiences: &[&str],
+    ) -> Result<Self, TokenError> {
         let set: JwkSet =
             serde_json::from_value(jwks.clone()).map_err(|e| TokenError::Signing(e.to_string()))?;
         let mut keys = Vec::new();
@@ -300,7 +310,7 @@ impl TokenVerifier {
         }
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
+        validation.set_audience(audiences);
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.required_spec_claims.clear();

@@ -1,8 +1,10 @@
-//! Token Binding PKCE methods (draft-ietf-oauth-token-binding-08 §5): binding an
-//! authorization code to the client's Token Binding.
+//! PKCE methods: RFC 7636 `S256`, and the Token Binding ones
+//! (draft-ietf-oauth-token-binding-08 §5) that bind an authorization code to the client's
+//! Token Binding.
 //!
 //! | method | `code_challenge` | `code_verifier` | checked against |
 //! |---|---|---|---|
+//! | `S256` (RFC 7636 §4.2) | `base64url(SHA-256(code_verifier))` | 43–128 unreserved characters, secret | the challenge |
 //! | `TB-S256` (native apps) | `base64url(SHA-256(TBID))` | the constant `provided_tb` | the provided TBID of the token request |
 //! | `referred_tb` (web-server clients) | the constant `referred_tb` | `base64url(TBID)` | the referred TBID of the authorization request |
 //!
@@ -13,6 +15,8 @@
 use serde::{Deserialize, Serialize};
 use tokbind_proto::{Tbh, TokenBindingId};
 
+/// `code_challenge_method` of RFC 7636 §4.2 (`plain` is not supported: RFC 9700 §2.1.1).
+pub const S256: &str = "S256";
 /// `code_challenge_method` for native apps.
 pub const TB_S256: &str = "TB-S256";
 /// `code_challenge_method` (and `code_challenge`) for web-server clients.
@@ -20,14 +24,15 @@ pub const REFERRED_TB: &str = "referred_tb";
 /// `code_verifier` for `TB-S256`.
 pub const PROVIDED_TB: &str = "provided_tb";
 
-/// What an authorization server stores with a code issued under a Token Binding PKCE
-/// method.
+/// What an authorization server stores with a code issued under a PKCE method.
 ///
-/// It serializes as `{"method": "TB-S256" | "referred_tb", "value": <base64url>}`, so that
-/// codes can live in a store shared by several authorization-server instances.
+/// It serializes as `{"method": "S256" | "TB-S256" | "referred_tb", "value": <base64url>}`,
+/// so that codes can live in a store shared by several authorization-server instances.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "ChallengeRepr", try_from = "ChallengeRepr")]
 pub enum StoredChallenge {
+    /// `S256`: the challenge, `base64url(SHA-256(code_verifier))` (43 characters).
+    S256(String),
     /// `TB-S256`: the hash of the TBID the client will use at the token endpoint.
     TbS256(Tbh),
     /// `referred_tb`: the referred TBID of the authorization request.
@@ -44,6 +49,7 @@ struct ChallengeRepr {
 impl From<StoredChallenge> for ChallengeRepr {
     fn from(c: StoredChallenge) -> Self {
         let (method, value) = match c {
+            StoredChallenge::S256(challenge) => (S256, challenge),
             StoredChallenge::TbS256(tbh) => (TB_S256, tbh.to_string()),
             StoredChallenge::ReferredTb(id) => (REFERRED_TB, id.to_base64url()),
         };
@@ -59,6 +65,8 @@ impl TryFrom<ChallengeRepr> for StoredChallenge {
 
     fn try_from(r: ChallengeRepr) -> Result<Self, String> {
         match r.method.as_str() {
+            S256 if is_sha256_base64url(&r.value) => Ok(Self::S256(r.value)),
+            S256 => Err("stored S256 challenge: not a SHA-256 hash".into()),
             TB_S256 => Tbh::from_base64url(&r.value)
                 .map(Self::TbS256)
                 .map_err(|e| format!("stored TB-S256 challenge: {e}")),
@@ -97,14 +105,17 @@ impl PkceError {
 }
 
 /// At the authorization endpoint: interpret `code_challenge_method` / `code_challenge`.
-/// Returns `Ok(None)` for methods that are not Token Binding methods (handle `S256` and
-/// `plain` elsewhere). `referred` is the request's verified referred Token Binding ID.
+/// Returns `Ok(None)` for methods this module does not implement (`plain`, unknown
+/// names): the caller refuses or ignores them. `referred` is the request's verified
+/// referred Token Binding ID.
 pub fn accept_challenge(
     method: &str,
     challenge: &str,
     referred: Option<&TokenBindingId>,
 ) -> Result<Option<StoredChallenge>, PkceError> {
     match method {
+        S256 if is_sha256_base64url(challenge) => Ok(Some(StoredChallenge::S256(challenge.into()))),
+        S256 => Err(PkceError::MalformedChallenge(S256)),
         TB_S256 => Tbh::from_base64url(challenge)
             .map(|t| Some(StoredChallenge::TbS256(t)))
             .map_err(|_| PkceError::MalformedChallenge(TB_S256)),
@@ -124,6 +135,19 @@ pub fn verify(
     provided: Option<&TokenBindingId>,
 ) -> Result<(), PkceError> {
     let ok = match stored {
+        StoredChallenge::S256(challenge) => {
+            // RFC 7636 §4.1: 43 to 128 unreserved characters; anything else never matches.
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            well_formed
+                && aws_lc_rs::constant_time::verify_slices_are_equal(
+                    s256_challenge(verifier).as_bytes(),
+                    challenge.as_bytes(),
+                )
+                .is_ok()
+        }
         StoredChallenge::TbS256(challenge) => {
             verifier == PROVIDED_TB && provided.is_some_and(|p| p.tbh() == *challenge)
         }
@@ -134,6 +158,19 @@ pub fn verify(
     } else {
         Err(PkceError::InvalidGrant)
     }
+}
+
+/// `S256` (RFC 7636 §4.2): the challenge of `verifier`, `base64url(SHA-256(verifier))`.
+pub fn s256_challenge(verifier: &str) -> String {
+    tokbind_proto::base64url::encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+    )
+}
+
+/// 43 characters of unpadded base64url that decode to 32 bytes.
+fn is_sha256_base64url(text: &str) -> bool {
+    text.len() == 43
+        && tokbind_proto::base64url::decode(text.as_bytes()).is_ok_and(|b| b.len() == 32)
 }
 
 /// Client side, `TB-S256`: the challenge for the TBID it will use at the token endpoint.
@@ -169,6 +206,48 @@ mod tests {
         }
         let text = serde_json::to_string(&StoredChallenge::ReferredTb(some_id())).unwrap();
         assert!(text.contains(r#""method":"referred_tb""#), "{text}");
+    }
+
+    #[test]
+    fn s256_is_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert_eq!(s256_challenge(verifier), challenge);
+        let stored = accept_challenge(S256, challenge, None).unwrap().unwrap();
+        assert_eq!(verify(&stored, verifier, None), Ok(()));
+        let text = serde_json::to_string(&stored).unwrap();
+        assert_eq!(
+            serde_json::from_str::<StoredChallenge>(&text).unwrap(),
+            stored
+        );
+        // Another verifier, the challenge itself, one too short or with a character
+        // outside the unreserved set: invalid_grant.
+        for bad in [
+            "eBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            challenge,
+            &verifier[..42],
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX+",
+            "",
+        ] {
+            assert_eq!(
+                verify(&stored, bad, None),
+                Err(PkceError::InvalidGrant),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "",
+            "abc",
+            &challenge[..42],
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c=",
+        ] {
+            assert_eq!(
+                accept_challenge(S256, bad, None),
+                Err(PkceError::MalformedChallenge(S256)),
+                "{bad}"
+            );
+        }
+        assert_eq!(accept_challenge("plain", verifier, None), Ok(None));
     }
 
     #[test]

@@ -99,8 +99,13 @@ fn pkce_tb_s256_figures_14_15() {
     );
     assert_eq!(
         pkce::accept_challenge("S256", "whatever", None),
+        Err(PkceError::MalformedChallenge("S256")),
+        "S256 needs a SHA-256 hash"
+    );
+    assert_eq!(
+        pkce::accept_challenge("plain", "whatever", None),
         Ok(None),
-        "not a Token Binding method"
+        "not implemented here"
     );
 }
 

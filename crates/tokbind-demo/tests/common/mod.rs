@@ -36,8 +36,9 @@ pub fn demo(args: &[&str]) -> Command {
     c
 }
 
-/// `tokbind-demo keygen`: (signing keys, cookie keys), as every instance shares them.
-pub fn keygen() -> (String, String) {
+/// `tokbind-demo keygen`: (signing keys, cookie keys, DPoP nonce key), as every instance
+/// shares them.
+pub fn keygen() -> (String, String, String) {
     let out = demo(&["keygen"]).output().unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -48,7 +49,11 @@ pub fn keygen() -> (String, String) {
             .unwrap_or_else(|| panic!("keygen printed no {name}: {stdout}"))
             .to_string()
     };
-    (var("TOKBIND_SIGNING_KEYS"), var("TOKBIND_COOKIE_KEYS"))
+    (
+        var("TOKBIND_SIGNING_KEYS"),
+        var("TOKBIND_COOKIE_KEYS"),
+        var("TOKBIND_DPOP_NONCE_KEY"),
+    )
 }
 
 /// A Debian package's program, wherever the package puts it.
