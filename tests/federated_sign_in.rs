@@ -1,9 +1,13 @@
 //! Federation end to end over real TLS: the full walkthrough, the RFC 8473 §7.3 MITM case,
-//! refresh-token binding, and clients without Token Binding.
+//! refresh-token binding, and clients without Token Binding — with the IdP and the RP each
+//! on its Token Binding listener, and each behind the proxy.
+
+mod common;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use common::Deployment;
 use http::Request;
 use http_body_util::Full;
 use serde_json::Value;
@@ -11,7 +15,23 @@ use tokbind::client::{Client, KeyStore, MemoryKeyStore};
 use tokbind_demo::idp::{self, RegisteredClient};
 use tokbind_demo::store::SharedStore;
 use tokbind_oauth::TokenIssuer;
-use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
+use tokbind_tls::{SelfSigned, ServerVerification};
+
+both_deployments!(
+    the_whole_walkthrough_behaves,
+    a_referred_id_from_anywhere_but_the_clients_own_header_is_not_accepted,
+    refresh_tokens_are_bound_to_the_token_request_key,
+    a_browser_without_token_binding_cannot_sign_in_to_this_rp,
+);
+
+/// The demo's deployment for the suite's (federation needs Token Binding: not over rustls).
+fn demo(d: Deployment) -> tokbind_demo::Deployment {
+    match d {
+        Deployment::Direct => tokbind_demo::Deployment::Direct,
+        Deployment::BehindProxy => tokbind_demo::Deployment::BehindProxy,
+        Deployment::Rustls => panic!("the federated sign-in needs Token Binding"),
+    }
+}
 
 fn get(url: &str) -> Request<Full<Bytes>> {
     Request::get(url).body(Full::default()).unwrap()
@@ -31,9 +51,8 @@ fn json(res: &http::Response<Bytes>) -> Value {
     serde_json::from_slice(res.body()).unwrap_or(Value::Null)
 }
 
-#[tokio::test]
-async fn the_whole_walkthrough_behaves() {
-    let servers = tokbind_demo::start_in_process().await.unwrap();
+async fn the_whole_walkthrough_behaves(d: Deployment) {
+    let servers = tokbind_demo::start_in_process_as(demo(d)).await.unwrap();
     assert!(
         tokbind_demo::flow::walk(&servers.endpoints())
             .await
@@ -41,12 +60,11 @@ async fn the_whole_walkthrough_behaves() {
     );
 }
 
-#[tokio::test]
-async fn a_referred_id_from_anywhere_but_the_clients_own_header_is_not_accepted() {
+async fn a_referred_id_from_anywhere_but_the_clients_own_header_is_not_accepted(d: Deployment) {
     // RFC 8473 §7.3: Mallory starts a sign-in at the RP and sends Alice straight to the
     // IdP's authorization URL (or adds a TBID of her choosing to it). Alice's request to
     // the IdP carries no referred binding, so the IdP issues no referred_tb code.
-    let servers = tokbind_demo::start_in_process().await.unwrap();
+    let servers = tokbind_demo::start_in_process_as(demo(d)).await.unwrap();
     let mallory = Client::builder()
         .server_verification(servers.verification())
         .max_redirects(0)
@@ -86,8 +104,7 @@ async fn a_referred_id_from_anywhere_but_the_clients_own_header_is_not_accepted(
     assert_eq!(fetched.response.status(), 400);
 }
 
-#[tokio::test]
-async fn refresh_tokens_are_bound_to_the_token_request_key() {
+async fn refresh_tokens_are_bound_to_the_token_request_key(d: Deployment) {
     // An IdP on its own; this test plays the RP's back channel.
     let cert = SelfSigned::generate(&["127.0.0.1"]).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -98,16 +115,15 @@ async fn refresh_tokens_are_bound_to_the_token_request_key() {
         redirect_uri: redirect_uri.into(),
         api_audience: "rp-api".into(),
     };
-    let app = idp::router(
+    let app = idp::routes(
         TokenIssuer::generate(idp_url.clone()).unwrap(),
         vec![client],
         SharedStore::memory(),
+        idp::fresh_nonces(),
     );
-    let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)
-        .unwrap()
-        .build()
+    tokbind_demo::serve(demo(d), listener, &cert, app)
+        .await
         .unwrap();
-    tokio::spawn(async move { tokbind_tls::serve(listener, acceptor, app).await });
     let roots = ServerVerification::Roots(cert.cert_pem.clone());
     let new_client = || {
         Client::builder()
@@ -233,11 +249,10 @@ async fn refresh_tokens_are_bound_to_the_token_request_key() {
     );
 }
 
-#[tokio::test]
-async fn a_browser_without_token_binding_cannot_sign_in_to_this_rp() {
+async fn a_browser_without_token_binding_cannot_sign_in_to_this_rp(d: Deployment) {
     // The RP requires Token Binding for sign-in (its policy is `required`); the IdP still
     // answers, with a code that cannot satisfy referred_tb.
-    let servers = tokbind_demo::start_in_process().await.unwrap();
+    let servers = tokbind_demo::start_in_process_as(demo(d)).await.unwrap();
     let plain = Client::builder()
         .server_verification(servers.verification())
         .cookie_store(true)

@@ -149,6 +149,21 @@ pub fn router_with_nonces(
     store: SharedStore,
     nonces: NonceIssuer,
 ) -> Router {
+    routes(issuer, clients, store, nonces).layer(TokenBindingLayer::new())
+}
+
+/// As [`router_with_nonces`], without the Token Binding layer: for [`crate::serve`], which
+/// adds `TokenBindingLayer`, or `ForwardedTokenBindingLayer` behind the proxy.
+///
+/// # Panics
+///
+/// If the issuer identifier is not an `https` origin (it is configuration, checked once).
+pub fn routes(
+    issuer: TokenIssuer,
+    clients: Vec<RegisteredClient>,
+    store: SharedStore,
+    nonces: NonceIssuer,
+) -> Router {
     let iss = issuer.issuer().trim_end_matches('/').to_string();
     let audiences: Vec<&str> = clients.iter().map(|c| c.api_audience.as_str()).collect();
     let access_tokens = TokenVerifier::for_audiences(&issuer.jwks(), &iss, &audiences)
@@ -179,7 +194,6 @@ pub fn router_with_nonces(
         .route("/.well-known/openid-configuration", get(discovery))
         .with_state(state)
         .merge(userinfo_route)
-        .layer(TokenBindingLayer::new())
 }
 
 #[derive(Deserialize)]

@@ -17,7 +17,9 @@ use std::net::SocketAddr;
 use tokbind_client::Client;
 use tokbind_oauth::TokenIssuer;
 use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
+use tower_tokbind::TokenBindingLayer;
 use tower_tokbind::cookie::CookieKeys;
+use tower_tokbind::ttrp::ForwardedTokenBindingLayer;
 
 use crate::store::SharedStore;
 
@@ -66,6 +68,49 @@ impl InProcess {
 /// Two addresses, because a client keeps one key per site (eTLD+1, or the IP address): on
 /// one address the RP and the IdP would be the same site, sharing one key.
 pub async fn start_in_process() -> Result<InProcess, Error> {
+    start_in_process_as(Deployment::Direct).await
+}
+
+/// How an app is served: on its own Token Binding listener, or as a plain HTTP backend
+/// behind the TTRP proxy (`tokbind_proxy::Proxy`, draft-ietf-tokbind-ttrp-09), which
+/// verifies Token Binding and forwards the verified IDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deployment {
+    /// `TokenBindingLayer` in the app, on the TLS listener.
+    Direct,
+    /// The proxy on the TLS listener, the app on a loopback port behind
+    /// `ForwardedTokenBindingLayer`, trusting only `127.0.0.1` (the proxy).
+    BehindProxy,
+}
+
+/// Serve `routes` (an app without a Token Binding layer) to the clients of `listener`
+/// over Token Binding TLS with `cert`, as `deployment` says, in background tasks for as
+/// long as the runtime runs.
+pub async fn serve(
+    deployment: Deployment,
+    listener: tokio::net::TcpListener,
+    cert: &SelfSigned,
+    routes: axum::Router,
+) -> Result<(), Error> {
+    let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
+    let app = match deployment {
+        Deployment::Direct => routes.layer(TokenBindingLayer::new()),
+        Deployment::BehindProxy => {
+            let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let upstream = format!("http://{}", backend.local_addr()?).parse()?;
+            let app = routes
+                .layer(ForwardedTokenBindingLayer::trusting(["127.0.0.1"])?)
+                .into_make_service_with_connect_info::<SocketAddr>();
+            tokio::spawn(async move { axum::serve(backend, app).await });
+            tokbind_proxy::Proxy::new(upstream)?.into_router()
+        }
+    };
+    tokio::spawn(async move { tokbind_tls::serve(listener, acceptor, app).await });
+    Ok(())
+}
+
+/// As [`start_in_process`], each server deployed as `deployment` says.
+pub async fn start_in_process_as(deployment: Deployment) -> Result<InProcess, Error> {
     let idp_listener = tokio::net::TcpListener::bind("127.0.0.2:0").await?;
     let rp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let idp_url = url_of(idp_listener.local_addr()?);
@@ -75,12 +120,17 @@ pub async fn start_in_process() -> Result<InProcess, Error> {
 
     let issuer = TokenIssuer::generate(idp_url.clone())?;
     let jwks = issuer.jwks();
-    let idp_app = idp::router(issuer, registered_clients(&rp_url), SharedStore::memory());
+    let idp_app = idp::routes(
+        issuer,
+        registered_clients(&rp_url),
+        SharedStore::memory(),
+        idp::fresh_nonces(),
+    );
 
     let back_channel = Client::builder()
         .server_verification(ServerVerification::Roots(idp_cert.cert_pem.clone()))
         .build()?;
-    let rp_app = rp::router(
+    let rp_app = rp::routes(
         rp_config(&rp_url, &idp_url),
         &jwks,
         back_channel,
@@ -88,12 +138,8 @@ pub async fn start_in_process() -> Result<InProcess, Error> {
         SharedStore::memory(),
     )?;
 
-    let idp_acceptor =
-        TokenBindingAcceptor::builder(&idp_cert.cert_pem, &idp_cert.key_pem)?.build()?;
-    let rp_acceptor =
-        TokenBindingAcceptor::builder(&rp_cert.cert_pem, &rp_cert.key_pem)?.build()?;
-    tokio::spawn(async move { tokbind_tls::serve(idp_listener, idp_acceptor, idp_app).await });
-    tokio::spawn(async move { tokbind_tls::serve(rp_listener, rp_acceptor, rp_app).await });
+    serve(deployment, idp_listener, &idp_cert, idp_app).await?;
+    serve(deployment, rp_listener, &rp_cert, rp_app).await?;
 
     Ok(InProcess {
         idp_url,

@@ -86,6 +86,18 @@ pub fn router(
     cookie_keys: CookieKeys,
     store: SharedStore,
 ) -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(routes(config, idp_jwks, back_channel, cookie_keys, store)?.layer(TokenBindingLayer::new()))
+}
+
+/// As [`router`], without the Token Binding layer: for [`crate::serve`], which adds
+/// `TokenBindingLayer`, or `ForwardedTokenBindingLayer` behind the proxy.
+pub fn routes(
+    config: RpConfig,
+    idp_jwks: &Value,
+    back_channel: Client,
+    cookie_keys: CookieKeys,
+    store: SharedStore,
+) -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
     let id_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.client_id)?;
     let api_tokens = TokenVerifier::new(idp_jwks, &config.idp_url, &config.api_audience)?;
     let idp_origin = config.idp_url.clone();
@@ -122,8 +134,7 @@ pub fn router(
         .merge(api)
         .layer(sessions)
         .layer(BoundCookieLayer::new(cookie_keys).only([SESSION_COOKIE]))
-        .layer(IncludeReferredLayer::for_redirects_to([idp_origin])?)
-        .layer(TokenBindingLayer::new()))
+        .layer(IncludeReferredLayer::for_redirects_to([idp_origin])?))
 }
 
 fn problem(status: StatusCode, reason: &str, detail: impl Into<String>) -> Response {
