@@ -1,4 +1,5 @@
-//! Serve a Tower service (an axum `Router`, say) over Token Binding TLS.
+//! Serve a Tower service (an axum `Router`, say) over Token Binding TLS (OpenSSL), or over
+//! rustls without it: any [`Accept`].
 //!
 //! Each accepted connection does its TLS handshake in its own task (one slow client never
 //! holds up the accept loop), then is served by hyper — HTTP/1.1 or HTTP/2, chosen by ALPN
@@ -34,7 +35,8 @@ use crate::stream_pace::StreamExecutor;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Serve `service` on `listener` within [`Limits::default()`] (or [`Serve::limits`]).
+/// Serve `service` on `listener`, each connection's TLS handshake run by `acceptor`, within
+/// [`Limits::default()`] (or [`Serve::limits`]).
 /// Await the result (it runs until it is shut down), or call
 /// [`Serve::with_graceful_shutdown`].
 ///
