@@ -11,7 +11,8 @@ use bytes::Bytes;
 use http::Response;
 use http_body_util::Full;
 
-use crate::endpoint::Answer;
+/// An endpoint's answer: a success, or a refusal (the endpoints' `Answer`).
+type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;
 
 /// The registration endpoint's answers.
 pub(crate) const REGISTRATIONS: &str = "tokbind_dbsc_registrations_total";

@@ -8,31 +8,17 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::header::{CONNECTION, HOST};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use http_body::Body as _;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::capture_connection;
 use tokbind_proto::ConnectionInfo;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower_tokbind::TokenBindingState;
 use tower_tokbind::ttrp::encode_forwarded;
 
+use crate::Upstream;
 use crate::body::{Sending, UploadBody, UpstreamBody, first_part, get};
 use crate::problem::{Late, busy, connect_timeout, upstream_failure, upstream_problem};
-use crate::upstream_io::TimedConnector;
-
-/// The backend, and how requests go to it.
-pub(crate) struct Upstream {
-    pub(crate) client: Client<TimedConnector, Body>,
-    pub(crate) uri: Uri,
-    pub(crate) http2: bool,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) response_timeout: Duration,
-    /// One permit per request in flight to the backend, `max_requests` in all.
-    pub(crate) in_flight: Arc<Semaphore>,
-    pub(crate) max_requests: usize,
-}
 
 pub(crate) async fn forward(State(proxy): State<Arc<Upstream>>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();

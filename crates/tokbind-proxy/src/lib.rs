@@ -60,6 +60,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use http::Uri;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -67,8 +68,20 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::Semaphore;
 use tower_tokbind::TokenBindingLayer;
 
-use crate::forward::{Upstream, forward};
+use crate::forward::forward;
 use crate::upstream_io::TimedConnector;
+
+/// The backend, and how requests go to it.
+pub(crate) struct Upstream {
+    pub(crate) client: Client<TimedConnector, Body>,
+    pub(crate) uri: Uri,
+    pub(crate) http2: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    /// One permit per request in flight to the backend, `max_requests` in all.
+    pub(crate) in_flight: Arc<Semaphore>,
+    pub(crate) max_requests: usize,
+}
 
 /// The upstream is not an `http://HOST:PORT` URI (the proxy speaks cleartext to its
 /// backend, on a network the deployment trusts).

@@ -7,7 +7,7 @@ use axum::response::Response;
 use http::header::RETRY_AFTER;
 use http::{HeaderValue, StatusCode};
 
-use crate::forward::Upstream;
+use crate::Upstream;
 
 /// A 502, 503 or 504 problem document, logged.
 pub(crate) fn upstream_problem(status: StatusCode, reason: &str, detail: &str) -> Response {
