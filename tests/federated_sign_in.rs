@@ -135,8 +135,11 @@ async fn refresh_tokens_are_bound_to_the_token_request_key(d: Deployment) {
     };
 
     let rp = new_client();
+    // No referred binding here, so the code needs PKCE (RFC 9700 §2.1.1).
+    let verifier = "v".repeat(43);
+    let challenge = tokbind_oauth::pkce::s256_challenge(&verifier);
     let authorize = format!(
-        "{idp_url}/authorize?response_type=code&client_id=rp&redirect_uri={redirect_uri}&state=s&nonce=n"
+        "{idp_url}/authorize?response_type=code&client_id=rp&redirect_uri={redirect_uri}&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256"
     );
     let res = rp.fetch(get(&authorize)).await.unwrap().response;
     let location = res.headers()["location"].to_str().unwrap().to_string();
@@ -155,6 +158,7 @@ async fn refresh_tokens_are_bound_to_the_token_request_key(d: Deployment) {
                 ("code", &code),
                 ("client_id", "rp"),
                 ("redirect_uri", redirect_uri),
+                ("code_verifier", &verifier),
             ],
         ))
         .await
@@ -199,6 +203,7 @@ async fn refresh_tokens_are_bound_to_the_token_request_key(d: Deployment) {
                 ("code", &code),
                 ("client_id", "rp"),
                 ("redirect_uri", redirect_uri),
+                ("code_verifier", &verifier),
             ],
         ))
         .await

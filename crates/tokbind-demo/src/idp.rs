@@ -4,14 +4,16 @@
 //! * `/authorize` (code flow): the code remembers the request's verified *referred* Token
 //!   Binding ID — only the one from the signed `Sec-Token-Binding` header, never anything
 //!   from the URL (RFC 8473 §7.3) —, its PKCE challenge (`S256`, `TB-S256` or
-//!   `referred_tb`), `scope`, `nonce` and `dpop_jkt` (RFC 9449 §10). A request without
-//!   Token Binding must use PKCE (RFC 9700 §2.1.1).
+//!   `referred_tb`), `scope`, `nonce` and `dpop_jkt` (RFC 9449 §10). A request must use
+//!   PKCE (RFC 9700 §2.1.1) unless it carries a referred Token Binding ID, to which its
+//!   code is then bound (OAuth TB §5.2).
 //! * `/token`: the DPoP proof first (RFC 9449 §5; a server nonce is required, §8), then
 //!   the PKCE check (`invalid_grant` on mismatch). With a proof the access token carries
 //!   `cnf.jkt` (`token_type: DPoP`) and the refresh token is bound to the same key;
 //!   without one the ID token and the access token carry `cnf.tbh` of the referred ID and
 //!   the refresh token is bound to the token request's provided ID (the client's own key
-//!   for this server). A refresh token that would be bound to no key is not issued (RFC
+//!   for this server). A code bound to a referred ID refuses a DPoP proof: its tokens are
+//!   bound to that ID, whoever redeems it. A refresh token that would be bound to no key is not issued (RFC
 //!   9700 §4.14.2).
 //! * `/userinfo` (OIDC Core §5.3): the access token, checked against the key the request
 //!   proved — a DPoP proof with `ath`, or the Token Binding ID.
@@ -293,7 +295,6 @@ async fn authorize(
         .into_response()
     };
     // The referred ID comes only from the verified header (RFC 8473 §7.3).
-    let token_binding = verified.is_some();
     let referred = verified.and_then(|v| v.0.referred.clone());
     let challenge = match (
         p.code_challenge_method.as_deref(),
@@ -318,8 +319,10 @@ async fn authorize(
                 "code_challenge and code_challenge_method go together",
             );
         }
-        // A client that proves no key must protect its code with PKCE (RFC 9700 §2.1.1).
-        (None, None) if !token_binding => {
+        // Without PKCE, only a code bound to the request's referred Token Binding ID is safe
+        // to hand out: whoever intercepts it gets tokens bound to a key they do not hold
+        // (OAuth TB §5.2). Any other code must be protected by PKCE (RFC 9700 §2.1.1).
+        (None, None) if referred.is_none() => {
             return refuse(
                 "invalid_request",
                 "PKCE (code_challenge_method=S256) is required",
@@ -459,6 +462,16 @@ async fn token(
                 Ok(r) => r,
                 Err(e) => return store_error(e),
             };
+            // A code bound to the referred Token Binding ID issues tokens bound to that ID
+            // and nothing else (OAuth TB §5.2): a DPoP proof cannot take its place, or
+            // whoever intercepted the code would bind its tokens to a key of their own.
+            if referred.is_some() && dpop.is_some() {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the code is bound to a Token Binding ID; a DPoP proof cannot stand in for it",
+                );
+            }
             // The refresh token is bound to the key the token request proved: the DPoP
             // key (RFC 9449 §5), or else the provided Token Binding ID (OAuth TB §2).
             let key = match &dpop {
@@ -499,6 +512,17 @@ async fn token(
                 .chain(dpop_key.as_ref());
             if let Err(e) = record.grant.check(keys, CnfPolicy::Required) {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", e.to_string());
+            }
+            // RFC 6749 §6: a refresh token is used only by the client it was issued to.
+            if p.client_id
+                .as_ref()
+                .is_some_and(|id| *id != record.client_id)
+            {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the refresh token was issued to another client",
+                );
             }
             let Some(client) = idp.client(&record.client_id) else {
                 return oauth_error(

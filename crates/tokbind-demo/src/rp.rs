@@ -316,10 +316,12 @@ async fn id_token_login(
     proven: Option<Extension<ProvenKeys>>,
     Query(p): Query<IdTokenParams>,
 ) -> Response {
+    // Signing in with an ID token alone is safe only for a bound one, presented by its
+    // holder (its `cnf`, OIDC TBA §2): an unbound ID token is anyone's who has seen it.
     match rp.id_tokens.verify(
         &p.id_token,
         proven.as_ref().into_iter().flat_map(|e| &e.0),
-        CnfPolicy::Required,
+        CnfPolicy::Enforced,
     ) {
         Ok(claims) => Json(json!({"user": claims.sub})).into_response(),
         Err(e) => problem(StatusCode::UNAUTHORIZED, e.reason(), e.to_string()),

@@ -541,8 +541,9 @@ async fn discovery_names_what_todays_clients_need() {
 
 #[tokio::test]
 async fn a_code_verifier_for_a_code_issued_without_a_challenge_is_refused() {
-    // RFC 9700 §2.1.1: a Token Binding client may skip PKCE, but a code_verifier sent for
-    // such a code means someone downgraded the authorization request.
+    // RFC 9700 §2.1.1: a request that carries a referred Token Binding ID may skip PKCE
+    // (its code is bound to that ID), but a code_verifier sent for such a code means
+    // someone downgraded the authorization request.
     use bytes::Bytes;
     use http_body_util::Full;
     let servers = tokbind_demo::start_in_process().await.unwrap();
@@ -559,13 +560,24 @@ async fn a_code_verifier_for_a_code_issued_without_a_challenge_is_refused() {
         ("redirect_uri", &redirect_uri),
         ("state", "s"),
     ]);
-    let request = Request::get(url.as_str())
+    let rp_host = url::Url::parse(&servers.rp_url).unwrap();
+    let rp_key = rp
+        .key_for_host(
+            rp_host.host_str().unwrap(),
+            tokbind_proto::KeyParameters::ECDSAP256,
+        )
+        .unwrap();
+    let uri: http::Uri = url.as_str().parse().unwrap();
+    let mut conn = rp.connect(&uri).await.unwrap();
+    let header = conn.header_with_referred(rp_key.as_ref()).unwrap();
+    let request = Request::get(uri)
+        .header("sec-token-binding", header)
         .body(Full::<Bytes>::default())
         .unwrap();
-    let res = rp.fetch(request).await.unwrap().response;
+    let res = conn.send(request).await.unwrap();
     let location = url::Url::parse(res.headers()[LOCATION].to_str().unwrap()).unwrap();
     let query: Vec<(String, String)> = location.query_pairs().into_owned().collect();
-    let code = param(&query, "code").expect("a code: this client has Token Binding");
+    let code = param(&query, "code").expect("a code: the request carries a referred binding");
     let form = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("grant_type", "authorization_code"),

@@ -103,9 +103,11 @@ fn header_of(token: &str) -> Result<Map<String, Value>, JwsError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| JwsError::Malformed("the header is not unpadded base64url"))?;
-    match serde_json::from_slice(&bytes) {
+    match crate::strict_json::from_slice(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(JwsError::Malformed("the header is not a JSON object")),
+        _ => Err(JwsError::Malformed(
+            "the header is not a JSON object with each member once",
+        )),
     }
 }
 
@@ -150,16 +152,21 @@ pub fn verify<T: DeserializeOwned>(
     validation.validate_nbf = false;
     validation.validate_aud = false;
     let decoding_key = key.decoding_key()?;
-    let data =
-        jsonwebtoken::decode::<Value>(token, &decoding_key, &validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => JwsError::Signature,
-                jsonwebtoken::errors::ErrorKind::Json(_) => JwsError::Claims(e.to_string()),
-                _ => JwsError::Signature,
-            }
-        })?;
-    let claims =
-        serde_json::from_value(data.claims).map_err(|e| JwsError::Claims(e.to_string()))?;
+    jsonwebtoken::decode::<Value>(token, &decoding_key, &validation).map_err(|e| {
+        match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => JwsError::Signature,
+            jsonwebtoken::errors::ErrorKind::Json(_) => JwsError::Claims(e.to_string()),
+            _ => JwsError::Signature,
+        }
+    })?;
+    // The signed payload again, read strictly: a claim given twice is refused, not merged.
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| JwsError::Malformed("the payload is not unpadded base64url"))?;
+    let claims = crate::strict_json::from_slice(&payload)
+        .and_then(serde_json::from_value)
+        .map_err(|e| JwsError::Claims(e.to_string()))?;
     Ok(VerifiedJws {
         header,
         alg,

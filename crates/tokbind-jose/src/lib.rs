@@ -28,5 +28,6 @@
 pub mod jwk;
 pub mod jws;
 pub mod numeric_date;
+mod strict_json;
 
 pub use jsonwebtoken::Algorithm;
