@@ -33,6 +33,9 @@ pub(crate) async fn forward(State(proxy): State<Arc<Upstream>>, req: Request) ->
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_string)
         });
+    // Hop-by-hop headers go first, then the verified IDs are set: a `Connection` header
+    // naming them cannot remove them after they were set.
+    strip_hop_by_hop(&mut parts.headers);
     // Whatever the client sent about Token Binding is replaced by what was verified here.
     encode_forwarded(
         &mut parts.headers,
@@ -46,7 +49,6 @@ pub(crate) async fn forward(State(proxy): State<Arc<Upstream>>, req: Request) ->
             .get::<Arc<ConnectionInfo>>()
             .and_then(|info| info.client_certificate()),
     );
-    strip_hop_by_hop(&mut parts.headers);
     parts
         .headers
         .insert("x-forwarded-proto", HeaderValue::from_static("https"));

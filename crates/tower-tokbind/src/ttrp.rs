@@ -92,9 +92,29 @@ pub const FORWARDING_HEADERS: [&str; 10] = [
     "client-cert-chain",
 ];
 
-/// Remove every [`FORWARDING_HEADERS`] entry from `headers`.
+/// Remove every [`FORWARDING_HEADERS`] entry from `headers`, also when spelled with `_`
+/// for `-`: CGI, WSGI and Rack turn both into the same `HTTP_SEC_PROVIDED_TOKEN_BINDING_ID`
+/// (RFC 3875 §4.1.18), so a backend of theirs would read a client's `Sec_Provided_…` as
+/// the proxy's header.
 pub fn strip_forwarding_headers(headers: &mut HeaderMap) {
     for name in FORWARDING_HEADERS {
+        headers.remove(name);
+    }
+    let underscored: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            name.contains('_')
+                && FORWARDING_HEADERS.iter().any(|f| {
+                    f.len() == name.len()
+                        && f.bytes()
+                            .zip(name.bytes())
+                            .all(|(f, n)| f == n || (f == b'-' && n == b'_'))
+                })
+        })
+        .cloned()
+        .collect();
+    for name in underscored {
         headers.remove(name);
     }
 }
@@ -473,6 +493,21 @@ mod tests {
             decode_other(&format!("0b.{O2}")).unwrap().0,
             TokenBindingType::new(11)
         );
+    }
+
+    #[test]
+    fn underscore_spellings_of_forwarding_headers_are_stripped_too() {
+        let mut h = headers(&[
+            ("sec_provided_token_binding_id", P1),
+            ("Sec-Referred_Token-Binding-ID", P2),
+            ("client_cert", ":AAAA:"),
+            ("x_custom_header", "kept"),
+            ("sec-provided-token-binding-idx", "kept"),
+        ]);
+        strip_forwarding_headers(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["sec-provided-token-binding-idx", "x_custom_header"]);
     }
 
     #[test]
