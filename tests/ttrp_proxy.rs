@@ -6,6 +6,7 @@ mod common;
 
 use axum::Router;
 use axum::routing::get;
+use bytes::Bytes;
 use common::*;
 use http::HeaderMap;
 use serde_json::{Value, json};
@@ -91,4 +92,91 @@ async fn an_underscore_spelling_of_a_forwarded_header_never_reaches_the_app() {
     let res = conn.send_as_is(req).await.unwrap();
     assert_eq!(res.status(), 200, "{:?}", res.body());
     assert_eq!(json_body(&res), json!([]));
+}
+
+/// The request trailers the app received: every name (so a test sees that trailers do
+/// arrive), and the forwarding headers among them, `_` and `-` alike.
+async fn trailers_seen(req: axum::extract::Request) -> axum::Json<Value> {
+    use http_body_util::BodyExt as _;
+    let collected = req.into_body().collect().await.unwrap();
+    let names: Vec<String> = collected
+        .trailers()
+        .map(|t| t.keys().map(|n| n.as_str().to_string()).collect())
+        .unwrap_or_default();
+    let forwarding: Vec<&String> = names
+        .iter()
+        .filter(|n| FORWARDING_HEADERS.contains(&n.replace('_', "-").as_str()))
+        .collect();
+    axum::Json(json!({"trailers": names, "forwarding": forwarding}))
+}
+
+#[tokio::test]
+async fn a_forwarding_header_in_the_trailers_never_reaches_the_app() {
+    use http_body_util::{BodyExt as _, StreamBody};
+    use hyper::body::Frame;
+
+    // The app behind the proxy, over HTTP/2, which carries request trailers as it carries
+    // headers (RFC 9113 §8.1).
+    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", backend.local_addr().unwrap());
+    let app = Router::new()
+        .route("/", axum::routing::post(trailers_seen))
+        .layer(tokbind::tower::ttrp::ForwardedTokenBindingLayer::trusting(["127.0.0.1"]).unwrap())
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let backend = tokio::spawn(async move {
+        let _ = axum::serve(backend, app).await;
+    });
+    let proxy = tokbind::proxy::Proxy::new(upstream.parse().unwrap())
+        .unwrap()
+        .upstream_http2(true)
+        .into_router();
+    let server = start_app_on(bind("127.0.0.1:0".parse().unwrap()).await, |b| b, proxy);
+
+    // A client without Token Binding, over HTTP/2, whose body ends in forged trailers.
+    let connector = tokbind::tls::TokenBindingConnector::builder()
+        .offer_token_binding(false)
+        .server_verification(tokbind::tls::ServerVerification::Roots(
+            server.cert.cert_pem.clone(),
+        ))
+        .build()
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (tls, _) = connector
+        .connect(&server.addr.ip().to_string(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.ssl().selected_alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let id = "AgBBQKzyIrmcY_YCtHVoSHBut69vrGfFdy1_YKTZfFJv6BjrZsKD9b9FRzSBxDs1twTqnAS71M1RBumuihhI9xqxXKk";
+    let mut trailers = HeaderMap::new();
+    trailers.insert("sec-provided-token-binding-id", id.parse().unwrap());
+    trailers.insert("sec_referred_token_binding_id", id.parse().unwrap());
+    trailers.insert("client-cert", ":MAMCAQA=:".parse().unwrap());
+    trailers.insert("x-checksum", "1234".parse().unwrap());
+    let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
+        Ok(Frame::data(Bytes::from_static(b"upload"))),
+        Ok(Frame::trailers(trailers)),
+    ];
+    let req = http::Request::post(server.url())
+        .body(StreamBody::new(futures_util::stream::iter(frames)))
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(status, 200, "{body:?}");
+    let seen: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(seen["forwarding"], json!([]), "{seen}");
+    assert_eq!(
+        seen["trailers"],
+        json!(["x-checksum"]),
+        "the other trailers arrive"
+    );
+    drop(server);
+    backend.abort();
 }

@@ -16,6 +16,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
+use tower_tokbind::ttrp::strip_forwarding_headers;
 
 use crate::problem::{client_body_error, request_body_incomplete, request_body_timeout};
 
@@ -124,7 +125,15 @@ impl http_body::Body for UploadBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = self.get_mut();
-        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        let mut frame = Pin::new(&mut this.inner).poll_frame(cx);
+        // Trailers reach the backend as headers do (HTTP/2, or an HTTP/1.1 backend that
+        // merges them, RFC 9110 §6.5.2): they carry nothing about Token Binding or the
+        // certificate that this proxy did not verify either.
+        if let Poll::Ready(Some(Ok(f))) = &mut frame
+            && let Some(trailers) = f.trailers_mut()
+        {
+            strip_forwarding_headers(trailers);
+        }
         let now = match &frame {
             Poll::Pending => Sending::WaitingOnClient,
             Poll::Ready(Some(Ok(_))) if !this.inner.is_end_stream() => {
