@@ -60,6 +60,14 @@
 //! Without the feature nothing is counted and the counting compiles to nothing. The
 //! README's "Metrics" section says what each outcome means and shows a Prometheus export.
 //!
+//! # Features
+//!
+//! - `axum` (default): [`ttrp::ForwardedTokenBindingLayer`] also reads the peer from axum's
+//!   `ConnectInfo<SocketAddr>`, for a backend served by `axum::serve`. Without it the crate
+//!   needs only `axum-core`, and the peer comes from the connection's
+//!   [`ConnectionInfo`](tokbind_proto::ConnectionInfo) alone.
+//! - `metrics`: the counters above.
+//!
 //! # Deployment caveat
 //!
 //! The layer must see the TLS connection the client signed: it needs the EKM. Behind a

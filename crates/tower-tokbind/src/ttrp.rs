@@ -22,8 +22,11 @@
 //! (the backend has no EKM to check it against) and the draft-era
 //! `Provided-`/`Referred-Token-Binding-ID` and `Sec-Token-Binding-Context` headers.
 //!
-//! The peer address is read from axum's `ConnectInfo<SocketAddr>`: serve the app with
-//! `into_make_service_with_connect_info::<SocketAddr>()`. Without it every request is
+//! The peer address is the one in the connection's [`ConnectionInfo`] (inserted by
+//! `tokbind_tls::serve`, or by [`MockConnectionInfo`](crate::MockConnectionInfo) in tests).
+//! A backend that the proxy reaches over plain HTTP is served by `axum::serve` instead: serve
+//! it with `into_make_service_with_connect_info::<SocketAddr>()`, and the layer reads axum's
+//! `ConnectInfo<SocketAddr>` (the default `axum` feature). Without either, every request is
 //! treated as untrusted. The link from the proxy must be protected (a closed network or
 //! mTLS, draft §4): anyone who can connect from a trusted address can assert any ID.
 //!
@@ -37,10 +40,13 @@
 //!     .layer(ForwardedTokenBindingLayer::trusting(["10.0.0.5/32"]).expect("valid CIDR"));
 //! ```
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
+#[cfg(feature = "axum")]
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+#[cfg(feature = "axum")]
 use axum::extract::ConnectInfo;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -331,13 +337,14 @@ impl ForwardedTokenBindingLayer {
         let peer = req
             .extensions()
             .get::<Arc<ConnectionInfo>>()
-            .and_then(|info| info.peer_addr())
-            .or_else(|| {
-                req.extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|c| c.0)
-            })
-            .map(|addr| addr.ip());
+            .and_then(|info| info.peer_addr());
+        #[cfg(feature = "axum")]
+        let peer = peer.or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0)
+        });
+        let peer = peer.map(|addr| addr.ip());
         // An IPv4 peer may show up as an IPv4-mapped IPv6 address on a dual-stack socket.
         let peer = peer.map(|ip| match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
