@@ -46,6 +46,9 @@ impl Activity {
 
     /// Bytes came from the client. On an idle keep-alive connection they start the next
     /// request's head, which the header read timeout then bounds as it bounds the first.
+    /// Bytes of the next head read with the request before (pipelined, or sent in one
+    /// write) are not seen here: hyper parses them from its buffer, so only the idle
+    /// timeout bounds them, as it bounds a client that sends nothing (README, "Limits").
     pub(crate) fn heard(&self) {
         if self.head_since.load(Ordering::Relaxed) == 0 && self.is_kept_alive() {
             let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);

@@ -77,6 +77,29 @@ async fn a_second_header_sent_a_byte_at_a_time_is_cut_off_at_the_header_read_tim
 }
 
 #[tokio::test]
+async fn a_next_header_begun_with_the_request_before_is_held_no_longer_than_an_idle_connection() {
+    // The serve loop cannot see where hyper's parser split one read into a request and the
+    // start of the next: those bytes get the idle timeout (README, "Limits"), never more.
+    let limits = Limits::default()
+        .header_read_timeout(Duration::from_secs(30))
+        .idle_timeout(Duration::from_secs(1));
+    let server = start(limits, Duration::from_secs(10), ok()).await;
+    let mut tls = tls(&server, Alpn::Http1).await;
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET / HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tls.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    let closed = closed_after(&mut tls, Duration::from_secs(5)).await;
+    // The watchdog looks at least once an idle timeout: at most one more second.
+    assert!(
+        closed.is_some_and(|c| c >= Duration::from_millis(800) && c < Duration::from_millis(3500)),
+        "closed after {closed:?}, expected at the 1 s idle timeout"
+    );
+}
+
+#[tokio::test]
 async fn a_tls_connection_that_sends_no_request_is_closed_at_the_header_read_timeout() {
     let limits = Limits::default().header_read_timeout(Duration::from_secs(1));
     let server = start(limits, Duration::from_secs(10), ok()).await;
