@@ -105,7 +105,10 @@ async fn trailers_seen(req: axum::extract::Request) -> axum::Json<Value> {
         .unwrap_or_default();
     let forwarding: Vec<&String> = names
         .iter()
-        .filter(|n| FORWARDING_HEADERS.contains(&n.replace('_', "-").as_str()))
+        .filter(|n| {
+            let n = n.replace('_', "-");
+            FORWARDING_HEADERS.contains(&n.as_str()) || n.starts_with("x-forwarded-")
+        })
         .collect();
     axum::Json(json!({"trailers": names, "forwarding": forwarding}))
 }
@@ -158,6 +161,7 @@ async fn a_forwarding_header_in_the_trailers_never_reaches_the_app() {
     trailers.insert("sec-provided-token-binding-id", id.parse().unwrap());
     trailers.insert("sec_referred_token_binding_id", id.parse().unwrap());
     trailers.insert("client-cert", ":MAMCAQA=:".parse().unwrap());
+    trailers.insert("x_forwarded_for", "10.0.0.5".parse().unwrap());
     trailers.insert("x-checksum", "1234".parse().unwrap());
     let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
         Ok(Frame::data(Bytes::from_static(b"upload"))),
@@ -179,4 +183,48 @@ async fn a_forwarding_header_in_the_trailers_never_reaches_the_app() {
     );
     drop(server);
     backend.abort();
+}
+
+/// What the app would take for the client's address and scheme, from every header a
+/// framework reads for them (CGI spellings included).
+async fn origin_view(headers: HeaderMap) -> axum::Json<Value> {
+    let mut seen = serde_json::Map::new();
+    for (name, value) in &headers {
+        let name = name.as_str().replace('_', "-");
+        if name == "forwarded" || name.starts_with("x-forwarded-") || name == "x-real-ip" {
+            let values = seen.entry(name).or_insert_with(|| json!([]));
+            values
+                .as_array_mut()
+                .unwrap()
+                .push(json!(value.to_str().unwrap_or("?")));
+        }
+    }
+    axum::Json(Value::Object(seen))
+}
+
+#[tokio::test]
+async fn a_client_cannot_claim_another_address_or_scheme_behind_the_proxy() {
+    let app = Router::new().route("/", get(origin_view));
+    let server = Deployment::BehindProxy
+        .start_app(|b| b, app, TokenBindingLayer::new())
+        .await;
+    let client = server.client(|b| b.offer_token_binding(false).http1_only());
+    let mut conn = server.connect(&client).await;
+    let req = http::Request::get("/")
+        .header("x-forwarded-for", "10.0.0.5")
+        .header("X_Forwarded_For", "10.0.0.6")
+        .header("forwarded", "for=10.0.0.5;proto=https")
+        .header("x-real-ip", "10.0.0.5")
+        .header("x-forwarded-proto", "http")
+        .header("x-forwarded-host", "admin.internal")
+        .header("x-forwarded-port", "8443")
+        .body(Default::default())
+        .unwrap();
+    let res = conn.send_as_is(req).await.unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.body());
+    assert_eq!(
+        json_body(&res),
+        json!({"x-forwarded-for": ["127.0.0.1"], "x-forwarded-proto": ["https"]}),
+        "only what the proxy saw"
+    );
 }

@@ -16,8 +16,9 @@ use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
-use tower_tokbind::ttrp::strip_forwarding_headers;
+use tower_tokbind::ttrp::{remove_every_spelling, strip_forwarding_headers};
 
+use crate::ORIGIN_HEADERS;
 use crate::problem::{client_body_error, request_body_incomplete, request_body_timeout};
 
 /// Waits for the first part of a request body that is still to come (at the client's
@@ -127,12 +128,13 @@ impl http_body::Body for UploadBody {
         let this = self.get_mut();
         let mut frame = Pin::new(&mut this.inner).poll_frame(cx);
         // Trailers reach the backend as headers do (HTTP/2, or an HTTP/1.1 backend that
-        // merges them, RFC 9110 §6.5.2): they carry nothing about Token Binding or the
-        // certificate that this proxy did not verify either.
+        // merges them, RFC 9110 §6.5.2): they carry nothing about Token Binding, the
+        // certificate or the client's origin that this proxy did not see either.
         if let Poll::Ready(Some(Ok(f))) = &mut frame
             && let Some(trailers) = f.trailers_mut()
         {
             strip_forwarding_headers(trailers);
+            remove_every_spelling(trailers, &ORIGIN_HEADERS);
         }
         let now = match &frame {
             Poll::Pending => Sending::WaitingOnClient,

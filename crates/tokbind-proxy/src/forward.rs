@@ -14,11 +14,11 @@ use hyper_util::client::legacy::connect::capture_connection;
 use tokbind_proto::ConnectionInfo;
 use tokio::time::Instant;
 use tower_tokbind::TokenBindingState;
-use tower_tokbind::ttrp::encode_forwarded;
+use tower_tokbind::ttrp::{encode_forwarded, remove_every_spelling};
 
-use crate::Upstream;
 use crate::body::{Sending, UploadBody, UpstreamBody, first_part, get};
 use crate::problem::{Late, busy, connect_timeout, upstream_failure, upstream_problem};
+use crate::{ORIGIN_HEADERS, Upstream};
 
 pub(crate) async fn forward(State(proxy): State<Arc<Upstream>>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
@@ -49,6 +49,22 @@ pub(crate) async fn forward(State(proxy): State<Arc<Upstream>>, req: Request) ->
             .get::<Arc<ConnectionInfo>>()
             .and_then(|info| info.client_certificate()),
     );
+    // Where the request came from, as this proxy saw it: the client's own claims about
+    // earlier hops are dropped, as there are none (it spoke TLS to this proxy directly).
+    remove_every_spelling(&mut parts.headers, &ORIGIN_HEADERS);
+    if let Some(peer) = parts
+        .extensions
+        .get::<Arc<ConnectionInfo>>()
+        .and_then(|info| info.peer_addr())
+    {
+        let ip = match peer.ip() {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer.ip(), Into::into),
+            v4 => v4,
+        };
+        if let Ok(value) = HeaderValue::try_from(ip.to_string()) {
+            parts.headers.insert("x-forwarded-for", value);
+        }
+    }
     parts
         .headers
         .insert("x-forwarded-proto", HeaderValue::from_static("https"));

@@ -26,6 +26,9 @@
 //! (when the listener asks for one) goes along in `Client-Cert` (RFC 9440), so
 //! certificate-bound tokens work behind it. The backend decodes them with
 //! [`tower_tokbind::ttrp::ForwardedTokenBindingLayer`], trusting this proxy's address only.
+//! What a client claims about earlier hops (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`) is
+//! removed, and `X-Forwarded-For` (the client's address) and `X-Forwarded-Proto: https`
+//! are set; the same headers in request trailers are removed too.
 //! Bodies stream in both directions; responses (including
 //! `Include-Referred-Token-Binding-ID`) pass back unchanged.
 //!
@@ -70,6 +73,20 @@ use tower_tokbind::TokenBindingLayer;
 
 use crate::forward::forward;
 use crate::upstream_io::TimedConnector;
+
+/// Headers that say where a request came from, which backends and their frameworks read
+/// for the client's address, scheme and host (RFC 7239 `Forwarded` and the de facto
+/// `X-Forwarded-*`, `X-Real-IP`): a client's own are removed, and the proxy sets
+/// `X-Forwarded-For` (the peer's address) and `X-Forwarded-Proto` from what it saw; `Host`
+/// goes on as the client sent it.
+const ORIGIN_HEADERS: [&str; 6] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-real-ip",
+];
 
 /// The backend, and how requests go to it.
 pub(crate) struct Upstream {

@@ -99,19 +99,25 @@ pub const FORWARDING_HEADERS: [&str; 10] = [
 ];
 
 /// Remove every [`FORWARDING_HEADERS`] entry from `headers`, also when spelled with `_`
-/// for `-`: CGI, WSGI and Rack turn both into the same `HTTP_SEC_PROVIDED_TOKEN_BINDING_ID`
-/// (RFC 3875 §4.1.18), so a backend of theirs would read a client's `Sec_Provided_…` as
-/// the proxy's header.
+/// for `-` ([`remove_every_spelling`]).
 pub fn strip_forwarding_headers(headers: &mut HeaderMap) {
-    for name in FORWARDING_HEADERS {
-        headers.remove(name);
+    remove_every_spelling(headers, &FORWARDING_HEADERS);
+}
+
+/// Remove each of `names` (lowercase, `-` between words) from `headers`, also when spelled
+/// with `_` for any `-`: CGI, WSGI and Rack turn both into the same
+/// `HTTP_SEC_PROVIDED_TOKEN_BINDING_ID` (RFC 3875 §4.1.18), so a backend of theirs would
+/// read a client's `Sec_Provided_…` as the proxy's header.
+pub fn remove_every_spelling(headers: &mut HeaderMap, names: &[&str]) {
+    for name in names {
+        headers.remove(*name);
     }
     let underscored: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
             let name = name.as_str();
             name.contains('_')
-                && FORWARDING_HEADERS.iter().any(|f| {
+                && names.iter().any(|f| {
                     f.len() == name.len()
                         && f.bytes()
                             .zip(name.bytes())
