@@ -68,7 +68,7 @@ async fn cgi_view(headers: HeaderMap) -> axum::Json<Vec<String>> {
     let found = headers
         .keys()
         .map(|name| name.as_str().replace('_', "-"))
-        .filter(|name| FORWARDING_HEADERS.contains(&name.as_str()))
+        .filter(|name| FORWARDING_HEADERS.contains(&name.as_str()) || name == "token-binding")
         .collect();
     axum::Json(found)
 }
@@ -87,6 +87,8 @@ async fn an_underscore_spelling_of_a_forwarded_header_never_reaches_the_app() {
         .header("sec_provided_token_binding_id", id)
         .header("Sec-Referred_Token-Binding-ID", id)
         .header("client_cert", ":MAMCAQA=:")
+        // The pre-RFC name of `Sec-Token-Binding`: the proxy verified no such header.
+        .header("token-binding", "AIkAAgBBQA")
         .body(Default::default())
         .unwrap();
     let res = conn.send_as_is(req).await.unwrap();

@@ -19,8 +19,9 @@
 //! (`cnf.x5t#S256`, RFC 8705) work behind the proxy too; its DER is the key's
 //! [`key_id`](tokbind_proto::ProvenKey::key_id).
 //! From anyone else it removes them all, and it always removes a `Sec-Token-Binding` header
-//! (the backend has no EKM to check it against) and the draft-era
-//! `Provided-`/`Referred-Token-Binding-ID` and `Sec-Token-Binding-Context` headers.
+//! and its pre-RFC name `Token-Binding` (the backend has no EKM to check them against) and
+//! the draft-era `Provided-`/`Referred-Token-Binding-ID` and `Sec-Token-Binding-Context`
+//! headers.
 //!
 //! The peer address is the one in the connection's [`ConnectionInfo`] (inserted by
 //! `tokbind_tls::serve`, or by [`MockConnectionInfo`](crate::MockConnectionInfo) in tests).
@@ -85,7 +86,7 @@ const MAX_CLIENT_CERT: usize = 16 * 1024;
 /// Every header that carries TLS-derived state (Token Binding, current or historic, and
 /// the RFC 9440 client certificate) into a backend. A proxy removes all of them from what
 /// clients send; a backend removes all of them from untrusted peers.
-pub const FORWARDING_HEADERS: [&str; 10] = [
+pub const FORWARDING_HEADERS: [&str; 11] = [
     "sec-provided-token-binding-id",
     "sec-referred-token-binding-id",
     "sec-other-token-binding-id",
@@ -94,6 +95,8 @@ pub const FORWARDING_HEADERS: [&str; 10] = [
     "provided-token-binding-id",
     "referred-token-binding-id",
     "sec-token-binding",
+    // The pre-RFC name of `Sec-Token-Binding` (draft-ietf-tokbind-https-02 §2).
+    "token-binding",
     "client-cert",
     "client-cert-chain",
 ];
