@@ -3,7 +3,7 @@
 //! ```text
 //! tokbind-load server --mode layer|plain          # prints "listening on https://ADDR"
 //! tokbind-load client --url URL --mode keepalive|connections [--token-binding] [--attack-mix]
-//!                     [--concurrency N] [--seconds S]   # prints one JSON line
+//!                     [--client-signs] [--concurrency N] [--seconds S]   # prints one JSON line
 //! tokbind-load slow --url URL [--sockets N] [--interval-ms MS] [--seconds S]
 //!                     # prints "holding N" once all are open, then one JSON line
 //! ```
@@ -49,6 +49,11 @@ enum Cli {
         /// Half the requests carry a forged, replayed or malformed header.
         #[arg(long)]
         attack_mix: bool,
+        /// Without Token Binding, still make the Token Binding message a client would
+        /// (one P-256 signature per connection) and send nothing of it: the control arm
+        /// that shows whether the client's own extra work shows up in the server's CPU.
+        #[arg(long)]
+        client_signs: bool,
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
@@ -104,6 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             mode,
             token_binding,
             attack_mix,
+            client_signs,
             concurrency,
             seconds,
         } => {
@@ -112,6 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 mode,
                 token_binding,
                 attack_mix,
+                client_signs,
                 concurrency,
                 Duration::from_secs(seconds),
             )
@@ -230,6 +237,7 @@ async fn load(
     mode: ClientMode,
     token_binding: bool,
     attack_mix: bool,
+    client_signs: bool,
     concurrency: usize,
     duration: Duration,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
@@ -265,6 +273,8 @@ async fn load(
         workers.push(tokio::spawn(async move {
             let mut conn: Option<Connection> = None;
             let mut i = worker as u64;
+            let control_key = client_signs
+                .then(|| SigningKey::generate(KeyParameters::ECDSAP256).expect("key"));
             while !stop.load(Ordering::Relaxed) {
                 if conn.is_none() || matches!(mode, ClientMode::Connections) {
                     match client.connect(&url).await {
@@ -276,6 +286,13 @@ async fn load(
                     }
                 }
                 let c = conn.as_mut().expect("connected");
+                if let Some(key) = &control_key {
+                    let ekm = Ekm::new([0x5a; 32]);
+                    let header = MessageBuilder::new(&ekm)
+                        .provided(key)
+                        .and_then(|m| m.to_header_value());
+                    std::hint::black_box(header.ok());
+                }
                 i += 1;
                 let attack = attack_mix && i.is_multiple_of(2);
                 let result = if attack {

@@ -62,13 +62,29 @@ fn verify(c: &mut Criterion) {
             b.iter(|| verify_header(black_box(header.as_bytes()), &ekm, case.kp).unwrap())
         });
     }
+    // The server verifies one header per new connection, between handshakes that fill the
+    // caches with other work: the same path with the caches evicted before each call (the
+    // eviction untimed). Its ratio to `header_provided_p256` is what a cold verification
+    // costs over the hot loop above (BENCHMARKS.md, P3).
+    group.bench_function("header_provided_p256_cold", |b| {
+        let header = p256_header(&ekm);
+        let mut evict = vec![0u8; EVICT_BYTES];
+        b.iter_custom(|iters| {
+            let mut timed = std::time::Duration::ZERO;
+            for i in 0..iters {
+                evict_caches(&mut evict, i);
+                let started = std::time::Instant::now();
+                black_box(
+                    verify_header(black_box(header.as_bytes()), &ekm, KeyParameters::ECDSAP256)
+                        .unwrap(),
+                );
+                timed += started.elapsed();
+            }
+            timed
+        })
+    });
     group.bench_function("decode_only_p256", |b| {
-        let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
-        let header = MessageBuilder::new(&ekm)
-            .provided(&key)
-            .unwrap()
-            .to_header_value()
-            .unwrap();
+        let header = p256_header(&ekm);
         b.iter(|| {
             let mut buf = smallvec_buf();
             tokbind_proto::header::decode_header(black_box(header.as_bytes()), &mut buf)
@@ -92,6 +108,27 @@ fn verify(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// More than this machine's last-level cache (8 MiB on the benchmark machine).
+const EVICT_BYTES: usize = 32 << 20;
+
+/// Writes a byte in every cache line of `buf`, pushing everything else out of the caches.
+fn evict_caches(buf: &mut [u8], round: u64) {
+    for line in buf.chunks_mut(64) {
+        line[0] = line[0].wrapping_add(round as u8);
+    }
+    black_box(&buf[0]);
+}
+
+/// A one-binding `Sec-Token-Binding` value over `ekm`, from a new P-256 key.
+fn p256_header(ekm: &Ekm) -> String {
+    let key = SigningKey::generate(KeyParameters::ECDSAP256).unwrap();
+    MessageBuilder::new(ekm)
+        .provided(&key)
+        .unwrap()
+        .to_header_value()
+        .unwrap()
 }
 
 fn smallvec_buf() -> smallvec::SmallVec<[u8; tokbind_proto::header::INLINE_MESSAGE_LEN]> {
@@ -163,4 +200,12 @@ fn main() {
             paired_ratio(case.kp)
         );
     }
+    let hot = median_ns("header_provided_p256").unwrap_or(f64::NAN);
+    let cold = median_ns("header_provided_p256_cold").unwrap_or(f64::NAN);
+    println!(
+        "\nthe p256 header path with the caches evicted first: {:.2} µs, {:.2}x the hot loop's {:.2} µs",
+        cold / 1000.0,
+        cold / hot,
+        hot / 1000.0
+    );
 }
