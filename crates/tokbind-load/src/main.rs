@@ -273,8 +273,8 @@ async fn load(
         workers.push(tokio::spawn(async move {
             let mut conn: Option<Connection> = None;
             let mut i = worker as u64;
-            let control_key = client_signs
-                .then(|| SigningKey::generate(KeyParameters::ECDSAP256).expect("key"));
+            let control_key =
+                client_signs.then(|| SigningKey::generate(KeyParameters::ECDSAP256).expect("key"));
             while !stop.load(Ordering::Relaxed) {
                 if conn.is_none() || matches!(mode, ClientMode::Connections) {
                     match client.connect(&url).await {
