@@ -1,9 +1,10 @@
 //! `tokbind-load`: the two processes of `scripts/load`.
 //!
 //! ```text
-//! tokbind-load server --mode layer|plain          # prints "listening on https://ADDR"
+//! tokbind-load server --mode layer|plain [--tls13-token-binding]   # prints "listening on https://ADDR"
 //! tokbind-load client --url URL --mode keepalive|connections [--token-binding] [--attack-mix]
-//!                     [--client-signs] [--concurrency N] [--seconds S]   # prints one JSON line
+//!                     [--client-signs] [--tls tls12|tls13] [--http2] [--resume]
+//!                     [--concurrency N] [--seconds S]   # prints one JSON line
 //! tokbind-load slow --url URL [--sockets N] [--interval-ms MS] [--seconds S]
 //!                     # prints "holding N" once all are open, then one JSON line
 //! ```
@@ -36,6 +37,9 @@ enum Cli {
         mode: ServerMode,
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+        /// Negotiate Token Binding on TLS 1.3 too (draft-ietf-tokbind-tls13).
+        #[arg(long)]
+        tls13_token_binding: bool,
     },
     /// The load.
     Client {
@@ -54,6 +58,16 @@ enum Cli {
         /// that shows whether the client's own extra work shows up in the server's CPU.
         #[arg(long)]
         client_signs: bool,
+        /// The TLS version of every connection.
+        #[arg(long, value_enum, default_value = "tls12")]
+        tls: TlsVersion,
+        /// Offer `h2` in ALPN (default: HTTP/1.1 only).
+        #[arg(long)]
+        http2: bool,
+        /// Resume the TLS session of an earlier connection (a resumed handshake: no key
+        /// exchange, a new EKM).
+        #[arg(long)]
+        resume: bool,
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
@@ -82,6 +96,22 @@ enum ServerMode {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+/// How the client's connections are made, and what it does on each.
+#[derive(Clone, Copy)]
+struct Connections {
+    token_binding: bool,
+    client_signs: bool,
+    tls: TlsVersion,
+    http2: bool,
+    resume: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum ClientMode {
     /// HTTP/1.1 keep-alive: one connection per worker, requests back to back.
     Keepalive,
@@ -92,9 +122,15 @@ enum ClientMode {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     match Cli::parse() {
-        Cli::Server { mode, listen } => {
+        Cli::Server {
+            mode,
+            listen,
+            tls13_token_binding,
+        } => {
             let cert = SelfSigned::generate(&["127.0.0.1", "localhost"])?;
-            let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?.build()?;
+            let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?
+                .tls13_token_binding(tls13_token_binding)
+                .build()?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             let app = Router::new().route("/", get(|| async { "ok" }));
             let app = match mode {
@@ -110,15 +146,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             token_binding,
             attack_mix,
             client_signs,
+            tls,
+            http2,
+            resume,
             concurrency,
             seconds,
         } => {
             let report = load(
                 url,
                 mode,
-                token_binding,
                 attack_mix,
-                client_signs,
+                Connections {
+                    token_binding,
+                    client_signs,
+                    tls,
+                    http2,
+                    resume,
+                },
                 concurrency,
                 Duration::from_secs(seconds),
             )
@@ -230,22 +274,31 @@ struct Counters {
     transport_errors: AtomicU64,
     bad_accepted: AtomicU64,
     bad_sent: AtomicU64,
+    /// Connections opened, and of those, the ones that negotiated Token Binding and the
+    /// ones that resumed a TLS session (so an arm can show it measured what it says).
+    connections: AtomicU64,
+    negotiated: AtomicU64,
+    resumed: AtomicU64,
 }
 
 async fn load(
     url: http::Uri,
     mode: ClientMode,
-    token_binding: bool,
     attack_mix: bool,
-    client_signs: bool,
+    connections: Connections,
     concurrency: usize,
     duration: Duration,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
     let client = Client::builder()
         .server_verification(ServerVerification::InsecureAcceptAnything)
         .tls(move |b| {
-            let b = b.tls12_only().http1_only();
-            if token_binding {
+            let b = match connections.tls {
+                TlsVersion::Tls12 => b.tls12_only(),
+                TlsVersion::Tls13 => b.tls13_only(),
+            };
+            let b = if connections.http2 { b } else { b.http1_only() };
+            let b = b.resume_sessions(connections.resume);
+            if connections.token_binding {
                 b
             } else {
                 b.offer_token_binding(false)
@@ -273,12 +326,22 @@ async fn load(
         workers.push(tokio::spawn(async move {
             let mut conn: Option<Connection> = None;
             let mut i = worker as u64;
-            let control_key =
-                client_signs.then(|| SigningKey::generate(KeyParameters::ECDSAP256).expect("key"));
+            let control_key = connections
+                .client_signs
+                .then(|| SigningKey::generate(KeyParameters::ECDSAP256).expect("key"));
             while !stop.load(Ordering::Relaxed) {
                 if conn.is_none() || matches!(mode, ClientMode::Connections) {
                     match client.connect(&url).await {
-                        Ok(c) => conn = Some(c),
+                        Ok(c) => {
+                            counters.connections.fetch_add(1, Ordering::Relaxed);
+                            if c.info().negotiated().is_some() {
+                                counters.negotiated.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if c.info().session_reused() {
+                                counters.resumed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            conn = Some(c);
+                        }
                         Err(_) => {
                             counters.transport_errors.fetch_add(1, Ordering::Relaxed);
                             continue;
@@ -349,6 +412,9 @@ async fn load(
         serde_json::json!(total as f64 / elapsed),
     );
     out.insert("ok", serde_json::json!(get(&counters.ok)));
+    out.insert("connections", serde_json::json!(get(&counters.connections)));
+    out.insert("negotiated", serde_json::json!(get(&counters.negotiated)));
+    out.insert("resumed", serde_json::json!(get(&counters.resumed)));
     out.insert("refused_4xx", serde_json::json!(get(&counters.refused)));
     out.insert(
         "server_errors_5xx",
