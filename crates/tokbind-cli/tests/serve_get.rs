@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{get, json, serve};
+use common::{get, get_with_env, json, serve};
 
 #[test]
 fn get_shows_the_verified_tbh_from_serve() {
@@ -166,6 +166,48 @@ fn a_client_certificate_is_presented_and_its_thumbprint_shown() {
 }
 
 /// Write a certificate and key for 127.0.0.1, made by the same library the server uses.
+#[test]
+fn cacert_trusts_that_root_only_not_the_systems_too() {
+    let dir = std::env::temp_dir().join(format!("tokbind-cli-roots-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server_cert = tokbind_tls_cert(&dir);
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let other_cert = tokbind_tls_cert(&other);
+    let server = serve(&[
+        "--cert",
+        server_cert.0.to_str().unwrap(),
+        "--key",
+        server_cert.1.to_str().unwrap(),
+    ]);
+    // The server's certificate made a root of "the system's" store (OpenSSL reads
+    // SSL_CERT_FILE for it), as a publicly trusted certificate for the name would be.
+    let system = [
+        ("SSL_CERT_FILE", server_cert.0.to_str().unwrap()),
+        ("SSL_CERT_DIR", other.to_str().unwrap()),
+    ];
+    let trusted_by_system = get_with_env(&[&server.url], &system);
+    assert_eq!(
+        trusted_by_system.status.code(),
+        Some(0),
+        "the system store is what SSL_CERT_FILE says: {}",
+        String::from_utf8_lossy(&trusted_by_system.stderr)
+    );
+    // Pinned to another root, the client refuses it all the same.
+    let pinned = get_with_env(
+        &[&server.url, "--cacert", other_cert.0.to_str().unwrap()],
+        &system,
+    );
+    assert_eq!(
+        pinned.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&pinned.stdout)
+    );
+    assert!(String::from_utf8_lossy(&pinned.stderr).contains("TLS handshake"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn tokbind_tls_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let c = tokbind_tls::SelfSigned::generate(&["127.0.0.1"]).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));

@@ -19,6 +19,7 @@ use openssl::ssl::{
     SslSessionCacheMode, SslVerifyMode, SslVersion,
 };
 use openssl::x509::X509;
+use openssl::x509::store::X509StoreBuilder;
 use tokbind_proto::{
     ClientPolicy, ConnectionInfo, HandshakeFacts, KeyParameters, NegotiationError, ProtocolVersion,
     TOKEN_BINDING_EXTENSION_TYPE,
@@ -236,14 +237,18 @@ impl ConnectorBuilder {
         let verify_hostname = match &self.verification {
             ServerVerification::System => true,
             ServerVerification::Roots(pem) => {
-                let store = b.cert_store_mut();
+                // A store of these roots alone: `SslConnector::builder` has loaded the
+                // system's into the one it made, and those must not count.
+                let mut store = X509StoreBuilder::new().map_err(ConfigError::Tls)?;
                 for cert in X509::stack_from_pem(pem).map_err(ConfigError::Certificate)? {
                     store.add_cert(cert).map_err(ConfigError::Certificate)?;
                 }
+                b.set_cert_store(store.build());
                 true
             }
             ServerVerification::InsecureAcceptAnything => {
                 b.set_verify(SslVerifyMode::NONE);
+                b.set_cert_store(X509StoreBuilder::new().map_err(ConfigError::Tls)?.build());
                 false
             }
         };
