@@ -5,6 +5,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 
 use tokbind_tls::{ServerVerification, TokenBindingConnector};
 use tokio::net::TcpStream;
@@ -146,16 +147,22 @@ pub async fn tls(
     addr: SocketAddr,
     http1_only: bool,
 ) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {
-    let mut connector = TokenBindingConnector::builder()
-        .server_verification(ServerVerification::InsecureAcceptAnything)
-        .offer_token_binding(false);
-    if http1_only {
-        connector = connector.http1_only();
-    }
+    // Built once: a new connector loads the system's CA bundle (tens of milliseconds),
+    // which would make the tests that open many connections measure that instead.
+    static CONNECTORS: OnceLock<[TokenBindingConnector; 2]> = OnceLock::new();
+    let connectors = CONNECTORS.get_or_init(|| {
+        let builder = || {
+            TokenBindingConnector::builder()
+                .server_verification(ServerVerification::InsecureAcceptAnything)
+                .offer_token_binding(false)
+        };
+        [
+            builder().build().unwrap(),
+            builder().http1_only().build().unwrap(),
+        ]
+    });
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let (tls, _) = connector
-        .build()
-        .unwrap()
+    let (tls, _) = connectors[usize::from(http1_only)]
         .connect("127.0.0.1", tcp)
         .await
         .unwrap();
