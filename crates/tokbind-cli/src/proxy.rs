@@ -78,11 +78,13 @@ pub async fn run(args: ProxyArgs) -> Result<(), Failure> {
         .upstream_idle_timeout(args.upstream_idle_timeout.0)
         .into_router();
 
+    // Signals are handled from here on, before anyone is told the server listens.
+    let shutdown = crate::shutdown::requested();
     println!("listening on https://{addr}");
     let _ = std::io::stdout().flush();
     tokbind_tls::serve(listener, acceptor, app)
         .limits(limits)
-        .with_graceful_shutdown(crate::shutdown::requested())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Failure::Rejected(format!("proxy failed: {e}")))
 }

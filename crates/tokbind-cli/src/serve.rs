@@ -51,11 +51,13 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         .layer(dpop)
         .layer(TokenBindingLayer::new());
     // The first line is the contract scripts and tests wait for.
+    // Signals are handled from here on, before anyone is told the server listens.
+    let shutdown = crate::shutdown::requested();
     println!("listening on https://{addr}");
     let _ = std::io::stdout().flush();
     tokbind_tls::serve(listener, acceptor, app)
         .limits(limits)
-        .with_graceful_shutdown(crate::shutdown::requested())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Failure::Rejected(format!("server failed: {e}")))
 }

@@ -102,3 +102,24 @@ async fn an_idle_server_stops_at_once() {
     assert!(status.success(), "{status}");
     assert!(at.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+fn a_signal_as_soon_as_the_server_listens_is_a_graceful_shutdown() {
+    // "listening on" is the contract a supervisor waits for: a SIGTERM right after it must
+    // not meet the default disposition. Forty tries, to catch the window if there is one.
+    for round in 0..40 {
+        for command in [
+            &["serve"][..],
+            &["proxy", "--upstream", "http://127.0.0.1:9"][..],
+        ] {
+            let mut args = command.to_vec();
+            args.extend(["--listen", "127.0.0.1:0"]);
+            let mut served = spawn_listening(&args);
+            served.signal("TERM");
+            let status = served
+                .exited_within(Duration::from_secs(5))
+                .expect("stopped");
+            assert!(status.success(), "{command:?}, round {round}: {status}");
+        }
+    }
+}
