@@ -50,9 +50,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         .route("/", get(whoami))
         .layer(dpop)
         .layer(TokenBindingLayer::new());
-    // The first line is the contract scripts and tests wait for.
     // Signals are handled from here on, before anyone is told the server listens.
     let shutdown = crate::shutdown::requested();
+    // The first line is the contract scripts and tests wait for.
     println!("listening on https://{addr}");
     let _ = std::io::stdout().flush();
     tokbind_tls::serve(listener, acceptor, app)

@@ -165,7 +165,6 @@ fn a_client_certificate_is_presented_and_its_thumbprint_shown() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Write a certificate and key for 127.0.0.1, made by the same library the server uses.
 #[test]
 fn cacert_trusts_that_root_only_not_the_systems_too() {
     let dir = std::env::temp_dir().join(format!("tokbind-cli-roots-{}", std::process::id()));
@@ -208,6 +207,7 @@ fn cacert_trusts_that_root_only_not_the_systems_too() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Write a certificate and key for 127.0.0.1, made by the same library the server uses.
 fn tokbind_tls_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let c = tokbind_tls::SelfSigned::generate(&["127.0.0.1"]).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
