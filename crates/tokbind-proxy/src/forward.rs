@@ -57,11 +57,8 @@ pub(crate) async fn forward(State(proxy): State<Arc<Upstream>>, req: Request) ->
         .get::<Arc<ConnectionInfo>>()
         .and_then(|info| info.peer_addr())
     {
-        let ip = match peer.ip() {
-            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer.ip(), Into::into),
-            v4 => v4,
-        };
-        if let Ok(value) = HeaderValue::try_from(ip.to_string()) {
+        // An IPv4 client on a dual-stack socket is named as IPv4.
+        if let Ok(value) = HeaderValue::try_from(peer.ip().to_canonical().to_string()) {
             parts.headers.insert("x-forwarded-for", value);
         }
     }

@@ -353,12 +353,8 @@ impl ForwardedTokenBindingLayer {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0)
         });
-        let peer = peer.map(|addr| addr.ip());
         // An IPv4 peer may show up as an IPv4-mapped IPv6 address on a dual-stack socket.
-        let peer = peer.map(|ip| match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        });
+        let peer = peer.map(|addr| addr.ip().to_canonical());
         peer.is_some_and(|ip| self.trusted.iter().any(|net| net.contains(&ip)))
     }
 }
