@@ -122,20 +122,14 @@ async fn a_forwarding_header_in_the_trailers_never_reaches_the_app() {
 
     // The app behind the proxy, over HTTP/2, which carries request trailers as it carries
     // headers (RFC 9113 §8.1).
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream = format!("http://{}", backend.local_addr().unwrap());
-    let app = Router::new()
-        .route("/", axum::routing::post(trailers_seen))
-        .layer(tokbind::tower::ttrp::ForwardedTokenBindingLayer::trusting(["127.0.0.1"]).unwrap())
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let backend = tokio::spawn(async move {
-        let _ = axum::serve(backend, app).await;
-    });
-    let proxy = tokbind::proxy::Proxy::new(upstream.parse().unwrap())
-        .unwrap()
-        .upstream_http2(true)
-        .into_router();
-    let server = start_app_on(bind("127.0.0.1:0".parse().unwrap()).await, |b| b, proxy);
+    let app = Router::new().route("/", axum::routing::post(trailers_seen));
+    let server = behind_proxy(
+        bind("127.0.0.1:0".parse().unwrap()).await,
+        |b| b,
+        app,
+        |p| p.upstream_http2(true),
+    )
+    .await;
 
     // A client without Token Binding, over HTTP/2, whose body ends in forged trailers.
     let connector = tokbind::tls::TokenBindingConnector::builder()
@@ -184,7 +178,6 @@ async fn a_forwarding_header_in_the_trailers_never_reaches_the_app() {
         "the other trailers arrive"
     );
     drop(server);
-    backend.abort();
 }
 
 /// What the app would take for the client's address and scheme, from every header a

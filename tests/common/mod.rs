@@ -273,24 +273,33 @@ impl Deployment {
                 spawn_server(listener, cert, acceptor, app.layer(verify))
             }
             Deployment::BehindProxy => {
-                let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let upstream = format!("http://{}", backend.local_addr().unwrap());
-                let app = app
-                    .layer(ForwardedTokenBindingLayer::trusting(["127.0.0.1"]).unwrap())
-                    .into_make_service_with_connect_info::<SocketAddr>();
-                let backend = tokio::spawn(async move {
-                    let _ = axum::serve(backend, app).await;
-                });
-                let proxy = tokbind::proxy::Proxy::new(upstream.parse().unwrap())
-                    .unwrap()
-                    .token_binding(verify)
-                    .into_router();
-                let mut server = start_app_on(listener, tls, proxy);
-                server.backend = Some(backend.abort_handle());
-                server
+                behind_proxy(listener, tls, app, |proxy| proxy.token_binding(verify)).await
             }
         }
     }
+}
+
+/// `app` behind a `ForwardedTokenBindingLayer` that trusts loopback, served by axum on a
+/// port of its own, and the proxy to it, configured by `proxy`, for the clients of
+/// `listener`.
+pub async fn behind_proxy(
+    listener: TcpListener,
+    tls: impl FnOnce(AcceptorBuilder) -> AcceptorBuilder,
+    app: Router,
+    proxy: impl FnOnce(tokbind::proxy::Proxy) -> tokbind::proxy::Proxy,
+) -> Server {
+    let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", backend.local_addr().unwrap());
+    let app = app
+        .layer(ForwardedTokenBindingLayer::trusting(["127.0.0.1"]).unwrap())
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let backend = tokio::spawn(async move {
+        let _ = axum::serve(backend, app).await;
+    });
+    let proxy = proxy(tokbind::proxy::Proxy::new(upstream.parse().unwrap()).unwrap());
+    let mut server = start_app_on(listener, tls, proxy.into_router());
+    server.backend = Some(backend.abort_handle());
+    server
 }
 
 /// One `#[tokio::test]` per deployment for each `async fn name(d: Deployment)` named:
