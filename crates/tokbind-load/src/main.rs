@@ -7,6 +7,7 @@
 //!                     [--concurrency N] [--seconds S]   # prints one JSON line
 //! tokbind-load slow --url URL [--sockets N] [--interval-ms MS] [--seconds S]
 //!                     # prints "holding N" once all are open, then one JSON line
+//! tokbind-load stages --url URL   # prints the server's CPU time by stage so far (JSON)
 //! ```
 //!
 //! Off-the-shelf load tools (wrk, oha, h2load) cannot negotiate the `token_binding` TLS
@@ -29,9 +30,12 @@ use tokbind_proto::{Ekm, KeyParameters, MessageBuilder, SigningKey, TokenBinding
 use tokbind_tls::{SelfSigned, ServerVerification, TokenBindingAcceptor};
 use tower_tokbind::TokenBindingLayer;
 
+mod stages;
+
 #[derive(Parser)]
 enum Cli {
-    /// The target: `GET /` answers "ok", with or without `TokenBindingLayer`.
+    /// The target: `GET /` answers "ok", with or without `TokenBindingLayer`; `GET
+    /// /stages` answers its CPU time by stage so far (`stages.rs`).
     Server {
         #[arg(long, value_enum)]
         mode: ServerMode,
@@ -85,6 +89,12 @@ enum Cli {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// The server's CPU time by stage so far: handshakes and requests, their counts and
+    /// summed thread CPU time (ns).
+    Stages {
+        #[arg(long)]
+        url: http::Uri,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -132,11 +142,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 .tls13_token_binding(tls13_token_binding)
                 .build()?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
-            let app = Router::new().route("/", get(|| async { "ok" }));
+            let app = Router::new()
+                .route("/", get(|| async { "ok" }))
+                .route(stages::PATH, get(|| async { stages::report() }));
             let app = match mode {
                 ServerMode::Layer => app.layer(TokenBindingLayer::new()),
                 ServerMode::Plain => app,
             };
+            let (acceptor, app) = (stages::TimedAcceptor(acceptor), stages::TimedService(app));
             println!("listening on https://{}", listener.local_addr()?);
             tokbind_tls::serve(listener, acceptor, app).await?;
         }
@@ -183,6 +196,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             )
             .await?;
             println!("{report}");
+        }
+        Cli::Stages { url } => {
+            let client = Client::builder()
+                .server_verification(ServerVerification::InsecureAcceptAnything)
+                .tls(|b| b.offer_token_binding(false))
+                .build()?;
+            let res = client
+                .connect(&url)
+                .await?
+                .send(
+                    http::Request::get(stages::PATH)
+                        .body(Full::<Bytes>::default())
+                        .expect("request"),
+                )
+                .await?;
+            println!("{}", String::from_utf8_lossy(res.body()));
         }
     }
     Ok(())
