@@ -1,7 +1,8 @@
 //! `tokbind-load`: the two processes of `scripts/load`.
 //!
 //! ```text
-//! tokbind-load server --mode layer|plain [--tls13-token-binding]   # prints "listening on https://ADDR"
+//! tokbind-load server --mode layer|plain [--tls13-token-binding] [--stages]
+//!                     # prints "listening on https://ADDR"
 //! tokbind-load client --url URL --mode keepalive|connections [--token-binding] [--attack-mix]
 //!                     [--client-signs] [--tls tls12|tls13] [--http2] [--resume]
 //!                     [--concurrency N] [--seconds S]   # prints one JSON line
@@ -34,8 +35,7 @@ mod stages;
 
 #[derive(Parser)]
 enum Cli {
-    /// The target: `GET /` answers "ok", with or without `TokenBindingLayer`; `GET
-    /// /stages` answers its CPU time by stage so far (`stages.rs`).
+    /// The target: `GET /` answers "ok", with or without `TokenBindingLayer`.
     Server {
         #[arg(long, value_enum)]
         mode: ServerMode,
@@ -44,6 +44,11 @@ enum Cli {
         /// Negotiate Token Binding on TLS 1.3 too (draft-ietf-tokbind-tls13).
         #[arg(long)]
         tls13_token_binding: bool,
+        /// Count the CPU time of each handshake and request, and answer the sums at `GET
+        /// /stages` (`stages.rs`). Off by default: reading a thread's CPU clock is a
+        /// system call, a few per request, which the goals' own figures must not carry.
+        #[arg(long = "stages")]
+        count_stages: bool,
     },
     /// The load.
     Client {
@@ -136,22 +141,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             mode,
             listen,
             tls13_token_binding,
+            count_stages,
         } => {
             let cert = SelfSigned::generate(&["127.0.0.1", "localhost"])?;
             let acceptor = TokenBindingAcceptor::builder(&cert.cert_pem, &cert.key_pem)?
                 .tls13_token_binding(tls13_token_binding)
                 .build()?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
-            let app = Router::new()
-                .route("/", get(|| async { "ok" }))
-                .route(stages::PATH, get(|| async { stages::report() }));
+            let app = Router::new().route("/", get(|| async { "ok" }));
+            let app = if count_stages {
+                app.route(stages::PATH, get(|| async { stages::report() }))
+            } else {
+                app
+            };
             let app = match mode {
                 ServerMode::Layer => app.layer(TokenBindingLayer::new()),
                 ServerMode::Plain => app,
             };
-            let (acceptor, app) = (stages::TimedAcceptor(acceptor), stages::TimedService(app));
             println!("listening on https://{}", listener.local_addr()?);
-            tokbind_tls::serve(listener, acceptor, app).await?;
+            if count_stages {
+                let (acceptor, app) = (stages::TimedAcceptor(acceptor), stages::TimedService(app));
+                tokbind_tls::serve(listener, acceptor, app).await?;
+            } else {
+                tokbind_tls::serve(listener, acceptor, app).await?;
+            }
         }
         Cli::Client {
             url,

@@ -7,6 +7,10 @@
 //! and response future: `TokenBindingLayer`'s decode, key import and signature check, and
 //! the handler). What neither covers (accepting, hyper's reads and writes, teardown, the
 //! runtime) is the total less the two. `GET /stages` answers the running sums.
+//!
+//! Only a server started with `--stages` counts: each count reads the thread's CPU clock,
+//! a system call, a few times per request and per handshake. `scripts/load` therefore
+//! measures the goals on servers without it and the split on one of its own.
 
 use std::future::Future;
 use std::pin::Pin;
